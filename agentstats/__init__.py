@@ -1,0 +1,1 @@
+"""agentstats: which site agents are alive, and if not, why."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AgentstatsConfig(AppConfig):
+    name = "agentstats"
+    verbose_name = "agentstats"

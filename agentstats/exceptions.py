@@ -1,0 +1,42 @@
+"""API errors in DRF's shape, with a machine-readable code on every non-field error."""
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from rmq.exceptions import BrokerError
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailableError(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The message broker cannot be asked right now; try again shortly."
+    default_code = "broker_unavailable"
+
+
+class DatabaseUnavailableError(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable; try again shortly."
+    default_code = "database_unavailable"
+
+
+def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Turn broker and database outages into 503s and add `code` to detail errors."""
+    if isinstance(exc, BrokerError):
+        exc = BrokerUnavailableError(detail=f"{BrokerUnavailableError.default_detail} ({exc})")
+    elif isinstance(exc, DatabaseError):
+        logger.error("database error: %s", type(exc).__name__)
+        exc = DatabaseUnavailableError()
+    response = exception_handler(exc, context)
+    if response is None or not isinstance(exc, APIException):
+        return response
+    if isinstance(response.data, dict) and set(response.data) == {"detail"}:
+        codes = exc.get_codes()
+        response.data["code"] = codes if isinstance(codes, str) else "error"
+    return response

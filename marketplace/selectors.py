@@ -1,0 +1,147 @@
+"""Reads of the marketplace: who may see and manage which agents, and derived facts."""
+
+import re
+from uuid import UUID
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from agentstats.models import User
+from marketplace.models import (
+    AgentIdentity,
+    AgentProcessor,
+    AgentService,
+    EventSubscription,
+    EventSubscriptionQueue,
+    Offering,
+)
+
+_VERSION_PREFIX = re.compile(r"^\s*v?(\d+(?:\.\d+)*)")
+
+
+def is_global_reader(user: User) -> bool:
+    """Staff and support read every agent."""
+    return bool(user.is_staff or user.is_support)
+
+
+def _managed_identity_filter(user: User, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}created_by": user}) | Q(**{f"{prefix}offering__customer__owners": user})
+
+
+def list_visible_identities(user: User) -> QuerySet[AgentIdentity]:
+    """Agents the user may see: all for staff/support, else those it owns or created."""
+    queryset = AgentIdentity.objects.select_related("offering", "created_by").prefetch_related(
+        "services"
+    )
+    if is_global_reader(user):
+        return queryset
+    return queryset.filter(_managed_identity_filter(user)).distinct()
+
+
+def list_visible_services(user: User) -> QuerySet[AgentService]:
+    """Services of the agents the user may see."""
+    queryset = AgentService.objects.select_related("identity").prefetch_related("processors")
+    if is_global_reader(user):
+        return queryset
+    return queryset.filter(_managed_identity_filter(user, "identity__")).distinct()
+
+
+def list_visible_processors(user: User) -> QuerySet[AgentProcessor]:
+    """Processors of the agents the user may see."""
+    queryset = AgentProcessor.objects.select_related("service")
+    if is_global_reader(user):
+        return queryset
+    return queryset.filter(_managed_identity_filter(user, "service__identity__")).distinct()
+
+
+def list_visible_subscriptions(user: User) -> QuerySet[EventSubscription]:
+    """Subscriptions the user owns or whose agent it may see."""
+    queryset = EventSubscription.objects.select_related("user", "agent_identity")
+    if is_global_reader(user):
+        return queryset
+    return queryset.filter(
+        Q(user=user) | _managed_identity_filter(user, "agent_identity__")
+    ).distinct()
+
+
+def list_visible_subscription_queues(user: User) -> QuerySet[EventSubscriptionQueue]:
+    """Queues of the subscriptions the user may see."""
+    queryset = EventSubscriptionQueue.objects.select_related("event_subscription__user", "offering")
+    if is_global_reader(user):
+        return queryset
+    return queryset.filter(
+        Q(event_subscription__user=user)
+        | _managed_identity_filter(user, "event_subscription__agent_identity__")
+    ).distinct()
+
+
+def can_manage_offering_agents(user: User, offering: Offering) -> bool:
+    """Staff and the owners of the offering's customer manage its agents."""
+    return bool(user.is_staff) or offering.customer.owners.filter(pk=user.pk).exists()
+
+
+def can_manage_identity(user: User, identity: AgentIdentity) -> bool:
+    """Staff, the identity's creator and its customer's owners manage an agent."""
+    if user.is_staff or identity.created_by_id == user.pk:
+        return True
+    return identity.offering.customer.owners.filter(pk=user.pk).exists()
+
+
+def can_manage_subscription(user: User, subscription: EventSubscription) -> bool:
+    """The owner, staff, and whoever manages the subscription's agent."""
+    if user.is_staff or subscription.user_id == user.pk:
+        return True
+    identity = subscription.agent_identity
+    return identity is not None and can_manage_identity(user, identity)
+
+
+def describe_agent_compatibility(version: str) -> dict[str, str]:
+    """Compare an agent's version with AGENT_MINIMUM_VERSION."""
+    minimum = settings.AGENT_MINIMUM_VERSION
+    reported = _parse_version(version)
+    if reported is None:
+        return {
+            "status": "unknown",
+            "message": "The agent did not report a version this service can read.",
+            "minimum_required": minimum,
+        }
+    required = _parse_version(minimum)
+    if required is not None and reported < required:
+        return {
+            "status": "incompatible",
+            "message": f"Agent version {version} is older than the minimum {minimum}.",
+            "minimum_required": minimum,
+        }
+    return {"status": "compatible", "message": "", "minimum_required": minimum}
+
+
+def _parse_version(version: str) -> tuple[int, ...] | None:
+    match = _VERSION_PREFIX.match(version or "")
+    if match is None:
+        return None
+    parts = [int(part) for part in match.group(1).split(".")]
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+def can_manage_object(user: User, obj: object) -> bool:
+    """Whether the user manages the agent an API object belongs to."""
+    if isinstance(obj, AgentIdentity):
+        return can_manage_identity(user, obj)
+    if isinstance(obj, AgentService):
+        return can_manage_identity(user, obj.identity)
+    if isinstance(obj, AgentProcessor):
+        return can_manage_identity(user, obj.service.identity)
+    if isinstance(obj, EventSubscription):
+        return can_manage_subscription(user, obj)
+    if isinstance(obj, EventSubscriptionQueue):
+        return can_manage_subscription(user, obj.event_subscription)
+    if isinstance(obj, User):
+        return bool(user.is_staff) or obj.pk == user.pk
+    return bool(user.is_staff)
+
+
+def find_offering(offering_uuid: UUID) -> Offering | None:
+    """Return the offering with this uuid, or None."""
+    return Offering.objects.select_related("customer").filter(uuid=offering_uuid).first()

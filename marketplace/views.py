@@ -1,0 +1,352 @@
+"""The site-agent write path and its read endpoints, upstream-compatible.
+
+Handlers validate, call one service or selector, and serialize. Object routes answer 403
+(not 404) to users who may not manage the object, as the design's role rules say.
+"""
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from agentstats.models import User
+from agentstats.permissions import IsAgentManagerOrReader
+from marketplace import selectors, services
+from marketplace.models import (
+    AgentIdentity,
+    AgentProcessor,
+    AgentService,
+    EventSubscription,
+    EventSubscriptionQueue,
+    Offering,
+)
+from marketplace.serializers import (
+    AgentEventSubscriptionInputSerializer,
+    AgentIdentityInputSerializer,
+    AgentIdentityOutputSerializer,
+    AgentProcessorInputSerializer,
+    AgentProcessorOutputSerializer,
+    AgentServiceInputSerializer,
+    AgentServiceOutputSerializer,
+    AgentServiceStatisticsInputSerializer,
+    EventSubscriptionOutputSerializer,
+    EventSubscriptionQueueInputSerializer,
+    EventSubscriptionQueueOutputSerializer,
+    UserOutputSerializer,
+)
+from rmq.client import ManagementClient
+
+# Upstream addresses objects by uuid hex; dashed uuids work too.
+UUID_PATH_PATTERN = r"[0-9a-fA-F]{32}|[0-9a-fA-F-]{36}"
+
+BROKER_UNAVAILABLE_RESPONSE = OpenApiResponse(
+    description="The broker could not be reached; nothing was written. "
+    'Body: {"detail": "...", "code": "broker_unavailable"}.'
+)
+
+
+def _status_for(created: bool) -> int:
+    return status.HTTP_201_CREATED if created else status.HTTP_200_OK
+
+
+class AgentObjectViewSet(viewsets.GenericViewSet):
+    """Shared lookup and permission rules of the agent endpoints."""
+
+    lookup_field = "uuid"
+    lookup_value_regex = UUID_PATH_PATTERN
+    permission_classes = [IsAgentManagerOrReader]
+
+    def visible_queryset(self, user: User) -> QuerySet[Any]:
+        raise NotImplementedError
+
+    def all_objects(self) -> QuerySet[Any]:
+        raise NotImplementedError
+
+    def get_queryset(self) -> QuerySet[Any]:
+        if self.action == "list":
+            return self.visible_queryset(self.request.user)  # type: ignore[arg-type]
+        return self.all_objects()
+
+    def respond(self, instance: Any, serializer_class: type, code: int = 200) -> Response:
+        serializer = serializer_class(instance, context=self.get_serializer_context())
+        return Response(serializer.data, status=code)
+
+    def resolve_managed_offering(self, offering_uuid: Any, *, field: str) -> Offering:
+        offering = selectors.find_offering(offering_uuid)
+        if offering is None:
+            raise ValidationError({field: ["Offering not found."]})
+        if not selectors.can_manage_offering_agents(self.request.user, offering):  # type: ignore[arg-type]
+            raise PermissionDenied("You do not manage the agents of this offering.")
+        return offering
+
+
+@extend_schema(tags=["marketplace-site-agent-identities"])
+class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectViewSet):
+    serializer_class = AgentIdentityOutputSerializer
+
+    def visible_queryset(self, user: User) -> QuerySet[AgentIdentity]:
+        queryset = selectors.list_visible_identities(user)
+        params = self.request.query_params
+        if "name" in params:
+            queryset = queryset.filter(name=params["name"])
+        if "offering_uuid" in params:
+            offering_uuid = _parse_uuid_param(params["offering_uuid"], name="offering_uuid")
+            queryset = queryset.filter(offering__uuid=offering_uuid)
+        return queryset
+
+    def all_objects(self) -> QuerySet[AgentIdentity]:
+        return AgentIdentity.objects.select_related("offering__customer", "created_by")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("name", str, description="Exact agent name."),
+            OpenApiParameter("offering_uuid", str, description="Offering uuid."),
+        ]
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=AgentIdentityInputSerializer, responses={201: AgentIdentityOutputSerializer}
+    )
+    def create(self, request: Request) -> Response:
+        """Register an agent; the same name on the same offering updates it (idempotent)."""
+        data = _validated(AgentIdentityInputSerializer, request.data)
+        offering = self.resolve_managed_offering(data["offering"], field="offering")
+        identity, _ = services.register_agent_identity(
+            offering,
+            actor=request.user,  # type: ignore[arg-type]
+            fields=services.AgentIdentityFields.from_validated(data),
+        )
+        # The SDK accepts only 201 here, also when a concurrent registration won the race.
+        return self.respond(identity, AgentIdentityOutputSerializer, status.HTTP_201_CREATED)
+
+    @extend_schema(request=AgentIdentityInputSerializer)
+    def update(self, request: Request, uuid: str) -> Response:
+        identity = self.get_object()
+        data = _validated(AgentIdentityInputSerializer, request.data)
+        offering = self.resolve_managed_offering(data["offering"], field="offering")
+        identity = services.update_agent_identity(
+            identity, offering=offering, fields=services.AgentIdentityFields.from_validated(data)
+        )
+        return self.respond(identity, AgentIdentityOutputSerializer)
+
+    @extend_schema(request=AgentIdentityInputSerializer)
+    def partial_update(self, request: Request, uuid: str) -> Response:
+        identity = self.get_object()
+        given = _validated(AgentIdentityInputSerializer, request.data, partial=True)
+        offering = (
+            self.resolve_managed_offering(given["offering"], field="offering")
+            if "offering" in given
+            else identity.offering
+        )
+        fields = services.AgentIdentityFields.from_identity(identity).merged(given)
+        identity = services.update_agent_identity(identity, offering=offering, fields=fields)
+        return self.respond(identity, AgentIdentityOutputSerializer)
+
+    @extend_schema(responses={204: None, 503: BROKER_UNAVAILABLE_RESPONSE})
+    def destroy(self, request: Request, uuid: str) -> Response:
+        services.delete_agent_identity(self.get_object(), broker=ManagementClient.from_settings())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=AgentServiceInputSerializer,
+        responses={200: AgentServiceOutputSerializer, 201: AgentServiceOutputSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def register_service(self, request: Request, uuid: str) -> Response:
+        """Register a service of this agent (idempotent by name); it becomes Active."""
+        identity = self.get_object()
+        data = _validated(AgentServiceInputSerializer, request.data)
+        service, created = services.register_agent_service(
+            identity, name=data["name"], mode=data.get("mode") or ""
+        )
+        return self.respond(service, AgentServiceOutputSerializer, _status_for(created))
+
+    @extend_schema(
+        request=AgentEventSubscriptionInputSerializer,
+        responses={
+            200: EventSubscriptionOutputSerializer,
+            201: EventSubscriptionOutputSerializer,
+            503: BROKER_UNAVAILABLE_RESPONSE,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def register_event_subscription(self, request: Request, uuid: str) -> Response:
+        """Get or create this agent's subscription for one object type, and its broker user."""
+        identity = self.get_object()
+        data = _validated(AgentEventSubscriptionInputSerializer, request.data)
+        subscription, created = services.register_event_subscription(
+            identity,
+            owner=request.user,  # type: ignore[arg-type]
+            object_type=data["observable_object_type"],
+            description=data.get("description", ""),
+            source_ip=request.META.get("REMOTE_ADDR"),
+            broker=ManagementClient.from_settings(),
+        )
+        return self.respond(subscription, EventSubscriptionOutputSerializer, _status_for(created))
+
+
+@extend_schema(tags=["marketplace-site-agent-services"])
+class AgentServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectViewSet):
+    serializer_class = AgentServiceOutputSerializer
+
+    def visible_queryset(self, user: User) -> QuerySet[AgentService]:
+        queryset = selectors.list_visible_services(user)
+        if "identity_uuid" in self.request.query_params:
+            identity_uuid = _parse_uuid_param(
+                self.request.query_params["identity_uuid"], name="identity_uuid"
+            )
+            queryset = queryset.filter(identity__uuid=identity_uuid)
+        return queryset
+
+    def all_objects(self) -> QuerySet[AgentService]:
+        return AgentService.objects.select_related("identity__offering__customer")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("identity_uuid", str, description="Agent identity uuid.")]
+    )
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=AgentProcessorInputSerializer,
+        responses={200: AgentProcessorOutputSerializer, 201: AgentProcessorOutputSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def register_processor(self, request: Request, uuid: str) -> Response:
+        """Register a processor of this service (idempotent by name)."""
+        service = self.get_object()
+        data = _validated(AgentProcessorInputSerializer, request.data)
+        processor, created = services.register_agent_processor(
+            service,
+            name=data["name"],
+            backend_type=data["backend_type"],
+            backend_version=data.get("backend_version") or "",
+        )
+        return self.respond(processor, AgentProcessorOutputSerializer, _status_for(created))
+
+    @extend_schema(
+        request=AgentServiceStatisticsInputSerializer, responses={200: AgentServiceOutputSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def set_statistics(self, request: Request, uuid: str) -> Response:
+        """Replace the statistics the agent reports for this service."""
+        service = self.get_object()
+        data = _validated(AgentServiceStatisticsInputSerializer, request.data)
+        service = services.set_agent_service_statistics(service, statistics=data["statistics"])
+        return self.respond(service, AgentServiceOutputSerializer)
+
+
+@extend_schema(tags=["marketplace-site-agent-processors"])
+class AgentProcessorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectViewSet):
+    serializer_class = AgentProcessorOutputSerializer
+
+    def visible_queryset(self, user: User) -> QuerySet[AgentProcessor]:
+        return selectors.list_visible_processors(user)
+
+    def all_objects(self) -> QuerySet[AgentProcessor]:
+        return AgentProcessor.objects.select_related("service__identity__offering__customer")
+
+
+@extend_schema(tags=["event-subscriptions"])
+class EventSubscriptionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectViewSet
+):
+    serializer_class = EventSubscriptionOutputSerializer
+
+    def visible_queryset(self, user: User) -> QuerySet[EventSubscription]:
+        return selectors.list_visible_subscriptions(user)
+
+    def all_objects(self) -> QuerySet[EventSubscription]:
+        return EventSubscription.objects.select_related(
+            "user", "agent_identity__offering__customer"
+        )
+
+    @extend_schema(responses={204: None, 503: BROKER_UNAVAILABLE_RESPONSE})
+    def destroy(self, request: Request, uuid: str) -> Response:
+        subscription = self.get_object()
+        services.delete_event_subscription(subscription, broker=ManagementClient.from_settings())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        request=EventSubscriptionQueueInputSerializer,
+        responses={
+            200: EventSubscriptionQueueOutputSerializer,
+            201: EventSubscriptionQueueOutputSerializer,
+            503: BROKER_UNAVAILABLE_RESPONSE,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def create_queue(self, request: Request, uuid: str) -> Response:
+        """Get or create the queue for an offering and object type, declared on the broker."""
+        subscription = self.get_object()
+        data = _validated(EventSubscriptionQueueInputSerializer, request.data)
+        offering = _resolve_queue_offering(subscription, data["offering_uuid"], request.user)  # type: ignore[arg-type]
+        queue, created = services.create_subscription_queue(
+            subscription,
+            offering=offering,
+            object_type=data["object_type"],
+            broker=ManagementClient.from_settings(),
+        )
+        return self.respond(queue, EventSubscriptionQueueOutputSerializer, _status_for(created))
+
+
+@extend_schema(tags=["event-subscription-queues"])
+class EventSubscriptionQueueViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectViewSet
+):
+    serializer_class = EventSubscriptionQueueOutputSerializer
+
+    def visible_queryset(self, user: User) -> QuerySet[EventSubscriptionQueue]:
+        return selectors.list_visible_subscription_queues(user)
+
+    def all_objects(self) -> QuerySet[EventSubscriptionQueue]:
+        return EventSubscriptionQueue.objects.select_related(
+            "event_subscription__user", "event_subscription__agent_identity", "offering"
+        )
+
+
+@extend_schema(tags=["users"])
+class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectViewSet):
+    serializer_class = UserOutputSerializer
+
+    def visible_queryset(self, user: User) -> QuerySet[User]:
+        if selectors.is_global_reader(user):
+            return User.objects.all()
+        return User.objects.filter(pk=user.pk)
+
+    def all_objects(self) -> QuerySet[User]:
+        return User.objects.all()
+
+
+def _validated(serializer_class: type, data: Any, *, partial: bool = False) -> dict[str, Any]:
+    serializer = serializer_class(data=data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _parse_uuid_param(value: str, *, name: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise ValidationError({name: ["Must be a valid UUID."]}) from exc
+
+
+def _resolve_queue_offering(
+    subscription: EventSubscription, offering_uuid: Any, user: User
+) -> Offering:
+    offering = selectors.find_offering(offering_uuid)
+    identity = subscription.agent_identity
+    is_own_offering = identity is not None and offering == identity.offering
+    if offering is None or not (
+        is_own_offering or selectors.can_manage_offering_agents(user, offering)
+    ):
+        raise ValidationError({"offering_uuid": ["Offering not found."]})
+    return offering

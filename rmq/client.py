@@ -1,0 +1,117 @@
+"""One HTTP session to the RabbitMQ management API, with timeouts on every call."""
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+
+from rmq.exceptions import BrokerResponseError, BrokerUnavailable
+
+logger = logging.getLogger(__name__)
+
+JSONValue = Any
+
+
+class ManagementClient:
+    """A client of the management API; credentials stay inside the session."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        user: str,
+        password: str,
+        connect_timeout: float,
+        read_timeout: float,
+        get_retries: int = 0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.user = user
+        self.timeout = (connect_timeout, read_timeout)
+        self.get_retries = get_retries
+        self.session = requests.Session()
+        self.session.auth = (user, password)
+        self.session.headers.update({"Accept": "application/json"})
+
+    @classmethod
+    def from_settings(cls) -> "ManagementClient":
+        """Build a client from the RABBITMQ_* settings."""
+        return cls(
+            settings.RABBITMQ_MANAGEMENT_URL,
+            user=settings.RABBITMQ_USER,
+            password=settings.RABBITMQ_PASSWORD,
+            connect_timeout=settings.RABBITMQ_CONNECT_TIMEOUT,
+            read_timeout=settings.RABBITMQ_READ_TIMEOUT,
+            get_retries=settings.RABBITMQ_GET_RETRIES,
+        )
+
+    def build_url(self, segments: Sequence[str]) -> str:
+        """Join path segments under /api/, each one URL-encoded (the default vhost is '/')."""
+        return self.base_url + "/api/" + "/".join(quote(segment, safe="") for segment in segments)
+
+    def get_json(
+        self, segments: Sequence[str], *, params: Mapping[str, str] | None = None
+    ) -> JSONValue:
+        """GET a management resource and return its parsed JSON body."""
+        attempts = 1 + self.get_retries
+        for attempt in range(attempts):
+            try:
+                response = self._send("GET", segments, params=params)
+            except BrokerUnavailable as exc:
+                # Retry only a refused/reset connection: a timeout already spent the budget.
+                if attempt + 1 < attempts and isinstance(exc.__cause__, requests.ConnectionError):
+                    continue
+                raise
+            try:
+                return response.json()
+            except (json.JSONDecodeError, requests.exceptions.JSONDecodeError) as exc:
+                raise BrokerResponseError(
+                    f"management API returned a body that is not JSON for {segments[0]}"
+                ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def put(self, segments: Sequence[str], *, body: Mapping[str, JSONValue]) -> None:
+        """PUT (create or update) a management resource; never retried."""
+        self._send("PUT", segments, body=body)
+
+    def delete(self, segments: Sequence[str]) -> None:
+        """DELETE a management resource; a missing one counts as deleted."""
+        self._send("DELETE", segments, allow_not_found=True)
+
+    def _send(
+        self,
+        method: str,
+        segments: Sequence[str],
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, JSONValue] | None = None,
+        allow_not_found: bool = False,
+    ) -> requests.Response:
+        resource = segments[0] if segments else ""
+        try:
+            response = self.session.request(
+                method, self.build_url(segments), params=params, json=body, timeout=self.timeout
+            )
+        except requests.Timeout as exc:
+            logger.warning("broker management API timed out: %s %s", method, resource)
+            raise BrokerUnavailable("RabbitMQ management API did not answer in time") from exc
+        except requests.RequestException as exc:
+            logger.warning("broker management API unreachable: %s %s", method, resource)
+            raise BrokerUnavailable("RabbitMQ management API is unreachable") from exc
+        status = response.status_code
+        if status == 404 and allow_not_found:
+            return response
+        if status in (401, 403):
+            logger.warning("broker management API refused our credentials (%s)", status)
+            raise BrokerUnavailable("RabbitMQ management API rejected the configured credentials")
+        if status >= 500:
+            logger.warning("broker management API failed: %s %s -> %s", method, resource, status)
+            raise BrokerUnavailable(f"RabbitMQ management API failed with HTTP {status}")
+        if status >= 400:
+            logger.warning("broker management API error: %s %s -> %s", method, resource, status)
+            raise BrokerResponseError(f"RabbitMQ management API answered HTTP {status}")
+        return response

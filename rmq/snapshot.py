@@ -1,0 +1,135 @@
+"""The live side of the fleet: every connection and every queue, in a fixed number of calls.
+
+Broker JSON is parsed into dataclasses here and nowhere else. Every statistics field is
+optional: RabbitMQ lists a Web STOMP connection seconds before it reports its state and
+byte counters.
+"""
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rmq.client import ManagementClient
+from rmq.exceptions import BrokerResponseError
+
+CONNECTION_COLUMNS = "name,user,vhost,peer_host,connected_at,state,recv_oct,send_oct,protocol,node"
+QUEUE_COLUMNS = "name,vhost,messages,consumers"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerConnection:
+    """One client connection as the management API lists it."""
+
+    name: str
+    user: str
+    vhost: str
+    peer_host: str | None
+    connected_at: datetime | None
+    state: str | None
+    recv_oct: int | None
+    send_oct: int | None
+    protocol: str | None
+    node: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerQueue:
+    """One queue with its depth and consumer count."""
+
+    vhost: str
+    name: str
+    messages: int | None
+    consumers: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSnapshot:
+    """All connections and all queues, read at (about) one moment."""
+
+    connections: tuple[BrokerConnection, ...]
+    queues: tuple[BrokerQueue, ...]
+
+
+def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
+    """Read every connection and every queue with two concurrent bulk calls."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rmq-snapshot") as pool:
+        connections = pool.submit(
+            client.get_json, ["connections"], params={"columns": CONNECTION_COLUMNS}
+        )
+        queues = pool.submit(client.get_json, ["queues"], params={"columns": QUEUE_COLUMNS})
+        return BrokerSnapshot(
+            connections=parse_connections(connections.result()),
+            queues=parse_queues(queues.result()),
+        )
+
+
+def parse_connections(body: Any) -> tuple[BrokerConnection, ...]:
+    """Parse GET /api/connections; raise BrokerResponseError on any other shape."""
+    return tuple(_parse_connection(item) for item in _as_list_of_objects(body, "connections"))
+
+
+def parse_queues(body: Any) -> tuple[BrokerQueue, ...]:
+    """Parse GET /api/queues; raise BrokerResponseError on any other shape."""
+    return tuple(
+        BrokerQueue(
+            vhost=_required_str(item, "vhost"),
+            name=_required_str(item, "name"),
+            messages=_optional_int(item, "messages"),
+            consumers=_optional_int(item, "consumers"),
+        )
+        for item in _as_list_of_objects(body, "queues")
+    )
+
+
+def _parse_connection(item: Mapping[str, Any]) -> BrokerConnection:
+    connected_at_ms = _optional_int(item, "connected_at")
+    connected_at = (
+        datetime.fromtimestamp(connected_at_ms / 1000, tz=UTC)
+        if connected_at_ms is not None
+        else None
+    )
+    return BrokerConnection(
+        name=_required_str(item, "name"),
+        user=_required_str(item, "user"),
+        vhost=_required_str(item, "vhost"),
+        peer_host=_optional_str(item, "peer_host"),
+        connected_at=connected_at,
+        state=_optional_str(item, "state"),
+        recv_oct=_optional_int(item, "recv_oct"),
+        send_oct=_optional_int(item, "send_oct"),
+        protocol=_optional_str(item, "protocol"),
+        node=_optional_str(item, "node"),
+    )
+
+
+def _as_list_of_objects(body: Any, what: str) -> list[Mapping[str, Any]]:
+    if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+        raise BrokerResponseError(f"management API {what} body is not a list of objects")
+    return body
+
+
+def _required_str(item: Mapping[str, Any], key: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str):
+        raise BrokerResponseError(f"management API item lacks a string {key!r}")
+    return value
+
+
+def _optional_str(item: Mapping[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BrokerResponseError(f"management API field {key!r} is not a string")
+    return value
+
+
+def _optional_int(item: Mapping[str, Any], key: str) -> int | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BrokerResponseError(f"management API field {key!r} is not an integer")
+    return value
