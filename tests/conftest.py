@@ -1,0 +1,126 @@
+"""Shared fixtures: users by role, API clients, a mocked broker and the real services."""
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+import requests
+import responses
+from django.conf import settings
+from django.db import connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from agentstats.models import User
+from marketplace.models import EventSubscription
+from tests.factories import (
+    AgentIdentityFactory,
+    CustomerFactory,
+    OfferingFactory,
+    UserFactory,
+)
+
+IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
+
+
+def require_service(is_available: bool, reason: str) -> None:
+    """Fail in CI, skip locally, when a real service the test needs is missing."""
+    if is_available:
+        return
+    if IS_CI:
+        pytest.fail(f"{reason} (CI=true: integration tests must not be skipped)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def _client_for(user: User) -> APIClient:
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], APIClient]:
+    """Return a function that gives an API client authenticated with a user's token."""
+    return _client_for
+
+
+@pytest.fixture
+def user(db) -> User:
+    return UserFactory()
+
+
+@pytest.fixture
+def support_user(db) -> User:
+    return UserFactory(is_support=True)
+
+
+@pytest.fixture
+def staff_user(db) -> User:
+    return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def owner(db) -> User:
+    return UserFactory()
+
+
+@pytest.fixture
+def customer(owner):
+    return CustomerFactory(owners=[owner])
+
+
+@pytest.fixture
+def offering(customer):
+    return OfferingFactory(customer=customer)
+
+
+@pytest.fixture
+def identity(offering, owner):
+    return AgentIdentityFactory(offering=offering, created_by=owner)
+
+
+@pytest.fixture
+def broker() -> Iterator[responses.RequestsMock]:
+    """The management API mocked at the HTTP level; unexpected calls fail the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def _management_api_answers() -> bool:
+    try:
+        response = requests.get(
+            f"{MANAGEMENT}/api/overview",
+            auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
+            timeout=3,
+        )
+    except requests.RequestException:
+        return False
+    return response.status_code == 200
+
+
+@pytest.fixture
+def real_broker(db) -> Iterator[str]:
+    """The real RabbitMQ; vhosts and users the test's rows name are removed afterwards."""
+    require_service(_management_api_answers(), f"RabbitMQ management API at {MANAGEMENT}")
+    yield MANAGEMENT
+    auth = (settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD)
+    for subscription in EventSubscription.objects.all():
+        requests.delete(f"{MANAGEMENT}/api/users/{subscription.uuid.hex}", auth=auth, timeout=5)
+    for owner_user in User.objects.all():
+        requests.delete(f"{MANAGEMENT}/api/vhosts/{owner_user.uuid.hex}", auth=auth, timeout=5)
+
+
+@pytest.fixture
+def real_postgres(db) -> None:
+    """The test database must be the real PostgreSQL."""
+    require_service(
+        connection.vendor == "postgresql",
+        f"needs PostgreSQL; DATABASE_URL points at {connection.vendor}",
+    )
