@@ -1,0 +1,42 @@
+"""docker-compose.yml stays consistent with the settings (no Docker engine runs in CI)."""
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_settings_variables() -> set[str]:
+    source = (ROOT / "agentstats" / "settings.py").read_text()
+    return set(re.findall(r'(?:os\.environ\.get|_env_\w+)\(\s*"([A-Z_]+)"', source))
+
+
+def test_compose_app_sets_only_variables_the_settings_read():
+    # given the compose file and the variables settings.py reads
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    app_environment = compose["services"]["app"]["environment"]
+    known = read_settings_variables()
+
+    # then every variable given to the app is one the settings read
+    assert set(app_environment) <= known, set(app_environment) - known
+    assert {"SECRET_KEY", "DATABASE_URL", "RABBITMQ_MANAGEMENT_URL"} <= set(app_environment)
+
+
+def test_compose_points_the_app_at_its_own_postgres_and_rabbitmq():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    app = compose["services"]["app"]["environment"]
+    postgres = compose["services"]["postgres"]["environment"]
+    rabbitmq = compose["services"]["rabbitmq"]["environment"]
+
+    assert app["DATABASE_URL"] == (
+        f"postgres://{postgres['POSTGRES_USER']}:{postgres['POSTGRES_PASSWORD']}"
+        f"@postgres:5432/{postgres['POSTGRES_DB']}"
+    )
+    assert app["RABBITMQ_USER"] == rabbitmq["RABBITMQ_DEFAULT_USER"]
+    assert app["RABBITMQ_PASSWORD"] == rabbitmq["RABBITMQ_DEFAULT_PASS"]
+    assert app["DEBUG"] == "false"
+    plugins = (ROOT / "docker" / "rabbitmq-enabled-plugins").read_text()
+    for plugin in ("rabbitmq_management", "rabbitmq_web_stomp", "rabbitmq_stomp"):
+        assert plugin in plugins
