@@ -3,7 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-SDK_80_VERSION := 8.0.9
+# The 8.0 line of the SDK, beside the dev extra's 8.1 line, for the contract tests.
+SDK_80_VERSIONS := 8.0.0 8.0.9
 DEV_ENV := DEBUG=true
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agentstats
 TEST_ENV := SECRET_KEY=test-only-secret-key DATABASE_URL=$(TEST_DATABASE_URL)
@@ -14,9 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	# The 8.0 line of the SDK beside the dev extra's 8.1 line, for the contract tests.
-	$(BIN)/pip install -q --disable-pip-version-check --no-deps --upgrade \
-	  --target $(VENV)/sdk-8.0 waldur-api-client==$(SDK_80_VERSION)
+	for version in $(SDK_80_VERSIONS); do \
+	  $(BIN)/pip install -q --disable-pip-version-check --no-deps --upgrade \
+	    --target $(VENV)/sdk-$$version waldur-api-client==$$version || exit 1; \
+	done
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -3,9 +3,11 @@
 import logging
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError
+from django.http import Http404
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -28,7 +30,11 @@ class DatabaseUnavailableError(APIException):
 
 def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Turn broker and database outages into 503s and add `code` to detail errors."""
-    if isinstance(exc, BrokerError):
+    if isinstance(exc, Http404):
+        exc = NotFound(str(exc) or None)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = PermissionDenied()
+    elif isinstance(exc, BrokerError):
         exc = BrokerUnavailableError(detail=f"{BrokerUnavailableError.default_detail} ({exc})")
     elif isinstance(exc, DatabaseError):
         logger.error("database error: %s", type(exc).__name__)

@@ -151,7 +151,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["agentstats.parsers.BoundedJSONParser"],
 }
 # Largest page a client may ask for with ?page_size=.
 API_MAX_PAGE_SIZE = int(_env_float("API_MAX_PAGE_SIZE", default=1000))

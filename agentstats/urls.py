@@ -4,8 +4,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from agentstats.views import ConnectionStatsView
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path(
+        "api/marketplace-site-agent-connection-stats/",
+        ConnectionStatsView.as_view(),
+        name="connection-stats",
+    ),
     path("api/", include("marketplace.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -80,6 +80,13 @@ def can_manage_offering_agents(user: User, offering: Offering) -> bool:
     return bool(user.is_staff) or offering.customer.owners.filter(pk=user.pk).exists()
 
 
+def can_register_identity(user: User, offering: Offering, *, name: str) -> bool:
+    """Offering managers register any agent; a creator re-registers its own."""
+    if can_manage_offering_agents(user, offering):
+        return True
+    return AgentIdentity.objects.filter(offering=offering, name=name, created_by=user).exists()
+
+
 def can_manage_identity(user: User, identity: AgentIdentity) -> bool:
     """Staff, the identity's creator and its customer's owners manage an agent."""
     if user.is_staff or identity.created_by_id == user.pk:

@@ -251,6 +251,9 @@ class AgentServiceStatisticsInputSerializer(serializers.Serializer):
     statistics = serializers.DictField(child=serializers.JSONField())
 
     def validate_statistics(self, value: dict[str, Any]) -> dict[str, Any]:
+        # PostgreSQL's jsonb cannot store NUL characters.
+        if _has_nul_character(value):
+            raise serializers.ValidationError("Statistics must not contain NUL characters.")
         size = len(json.dumps(value, separators=(",", ":")).encode())
         if size > settings.AGENT_STATISTICS_MAX_BYTES:
             raise serializers.ValidationError(
@@ -267,3 +270,13 @@ class AgentEventSubscriptionInputSerializer(serializers.Serializer):
 class EventSubscriptionQueueInputSerializer(serializers.Serializer):
     offering_uuid = serializers.UUIDField()
     object_type = serializers.ChoiceField(choices=ObservableObjectType.choices)
+
+
+def _has_nul_character(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul_character(k) or _has_nul_character(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul_character(item) for item in value)
+    return False

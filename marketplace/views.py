@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from agentstats.models import User
 from agentstats.permissions import IsAgentManagerOrReader
+from agentstats.serializers import ErrorOutputSerializer
 from marketplace import selectors, services
 from marketplace.models import (
     AgentIdentity,
@@ -46,8 +47,9 @@ from rmq.client import ManagementClient
 UUID_PATH_PATTERN = r"[0-9a-fA-F]{32}|[0-9a-fA-F-]{36}"
 
 BROKER_UNAVAILABLE_RESPONSE = OpenApiResponse(
-    description="The broker could not be reached; nothing was written. "
-    'Body: {"detail": "...", "code": "broker_unavailable"}.'
+    ErrorOutputSerializer,
+    description='The broker could not be reached (code "broker_unavailable"); nothing was '
+    "written, so a retry converges.",
 )
 
 
@@ -77,11 +79,20 @@ class AgentObjectViewSet(viewsets.GenericViewSet):
         serializer = serializer_class(instance, context=self.get_serializer_context())
         return Response(serializer.data, status=code)
 
-    def resolve_managed_offering(self, offering_uuid: Any, *, field: str) -> Offering:
+    def resolve_offering(self, offering_uuid: UUID, *, field: str) -> Offering:
         offering = selectors.find_offering(offering_uuid)
         if offering is None:
             raise ValidationError({field: ["Offering not found."]})
-        if not selectors.can_manage_offering_agents(self.request.user, offering):  # type: ignore[arg-type]
+        return offering
+
+    def resolve_target_offering(self, identity: AgentIdentity, offering_uuid: UUID) -> Offering:
+        """The offering a PUT/PATCH names; moving an agent needs rights on the new one."""
+        offering = self.resolve_offering(offering_uuid, field="offering")
+        user = self.request.user
+        if offering != identity.offering and not selectors.can_manage_offering_agents(
+            user,  # type: ignore[arg-type]
+            offering,
+        ):
             raise PermissionDenied("You do not manage the agents of this offering.")
         return offering
 
@@ -118,7 +129,9 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
     def create(self, request: Request) -> Response:
         """Register an agent; the same name on the same offering updates it (idempotent)."""
         data = _validated(AgentIdentityInputSerializer, request.data)
-        offering = self.resolve_managed_offering(data["offering"], field="offering")
+        offering = self.resolve_offering(data["offering"], field="offering")
+        if not selectors.can_register_identity(request.user, offering, name=data["name"]):  # type: ignore[arg-type]
+            raise PermissionDenied("You do not manage the agents of this offering.")
         identity, _ = services.register_agent_identity(
             offering,
             actor=request.user,  # type: ignore[arg-type]
@@ -131,7 +144,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
     def update(self, request: Request, uuid: str) -> Response:
         identity = self.get_object()
         data = _validated(AgentIdentityInputSerializer, request.data)
-        offering = self.resolve_managed_offering(data["offering"], field="offering")
+        offering = self.resolve_target_offering(identity, data["offering"])
         identity = services.update_agent_identity(
             identity, offering=offering, fields=services.AgentIdentityFields.from_validated(data)
         )
@@ -142,7 +155,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
         identity = self.get_object()
         given = _validated(AgentIdentityInputSerializer, request.data, partial=True)
         offering = (
-            self.resolve_managed_offering(given["offering"], field="offering")
+            self.resolve_target_offering(identity, given["offering"])
             if "offering" in given
             else identity.offering
         )

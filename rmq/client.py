@@ -63,7 +63,11 @@ class ManagementClient:
                 response = self._send("GET", segments, params=params)
             except BrokerUnavailable as exc:
                 # Retry only a refused/reset connection: a timeout already spent the budget.
-                if attempt + 1 < attempts and isinstance(exc.__cause__, requests.ConnectionError):
+                cause = exc.__cause__
+                is_refused = isinstance(cause, requests.ConnectionError) and not isinstance(
+                    cause, requests.Timeout
+                )
+                if attempt + 1 < attempts and is_refused:
                     continue
                 raise
             try:

@@ -52,22 +52,22 @@ def client_for() -> Callable[[User], APIClient]:
 
 
 @pytest.fixture
-def user(db) -> User:
+def user(db):
     return UserFactory()
 
 
 @pytest.fixture
-def support_user(db) -> User:
+def support_user(db):
     return UserFactory(is_support=True)
 
 
 @pytest.fixture
-def staff_user(db) -> User:
+def staff_user(db):
     return UserFactory(is_staff=True)
 
 
 @pytest.fixture
-def owner(db) -> User:
+def owner(db):
     return UserFactory()
 
 

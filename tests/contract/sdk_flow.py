@@ -1,3 +1,5 @@
+# SDK models type optional fields as Union[Unset, X]; the server always sends them.
+# mypy: disable-error-code="union-attr,arg-type"
 """Drive a live agentstats server through the agent registration flow with the real SDK.
 
 Run as a script (one SDK version per process): python sdk_flow.py BASE_URL TOKEN OFFERING_UUID
@@ -25,16 +27,41 @@ from waldur_api_client.api.marketplace_site_agent_services import (
     marketplace_site_agent_services_set_statistics,
 )
 from waldur_api_client.models import (
-    AgentDependencyRequest,
     AgentEventSubscriptionCreateRequest,
     AgentIdentityRequest,
     AgentProcessorCreateRequest,
     AgentServiceCreateRequest,
     AgentServiceStatisticsRequest,
-    AgentServiceStatisticsRequestStatistics,
     EventSubscriptionQueueCreateRequest,
     ObservableObjectTypeEnum,
 )
+
+try:  # 8.0.9 and later type these; 8.0.0 passes plain values through, as the agent does
+    from waldur_api_client.models import (
+        AgentDependencyRequest,
+        AgentServiceStatisticsRequestStatistics,
+    )
+except ImportError:
+    AgentDependencyRequest = None
+    AgentServiceStatisticsRequestStatistics = None
+
+
+def dependency(package: str, version: str):
+    if AgentDependencyRequest is None:
+        # What waldur-site-agent 1.0.0 sends: plain dicts with an extra entry_point.
+        return {"package": package, "entry_point": package, "version": version}
+    return AgentDependencyRequest(package=package, version=version)
+
+
+def statistics_body(values: dict):
+    if AgentServiceStatisticsRequestStatistics is None:
+        return AgentServiceStatisticsRequest(statistics=values)
+    statistics = AgentServiceStatisticsRequestStatistics.from_dict(values)
+    return AgentServiceStatisticsRequest(statistics=statistics)
+
+
+def as_plain(value):
+    return value.to_dict() if hasattr(value, "to_dict") else value
 
 
 def identity_body(offering_uuid: str, name: str, version: str) -> AgentIdentityRequest:
@@ -42,7 +69,7 @@ def identity_body(offering_uuid: str, name: str, version: str) -> AgentIdentityR
         offering=uuid.UUID(offering_uuid),
         name=name,
         version=version,
-        dependencies=[AgentDependencyRequest(package="waldur-api-client", version="8")],
+        dependencies=[dependency("waldur-api-client", "8")],
         config_file_path="",
         config_file_content="",
         # The real agent sends naive local time.
@@ -74,11 +101,8 @@ def main(base_url: str, token: str, offering_uuid: str) -> None:
             name="OfferingOrderProcessor", backend_type="slurm", backend_version="23.02"
         ),
     )
-    statistics = AgentServiceStatisticsRequestStatistics.from_dict({"orders_processed": 3})
     with_stats = marketplace_site_agent_services_set_statistics.sync(
-        uuid=service.uuid.hex,
-        client=client,
-        body=AgentServiceStatisticsRequest(statistics=statistics),
+        uuid=service.uuid.hex, client=client, body=statistics_body({"orders_processed": 3})
     )
     subscription = marketplace_site_agent_identities_register_event_subscription.sync(
         uuid=created.uuid.hex,
@@ -117,11 +141,13 @@ def main(base_url: str, token: str, offering_uuid: str) -> None:
                 "service_state": str(service.state),
                 "service_identity": service.identity.hex,
                 "processor_service_name": processor.service_name,
-                "statistics": with_stats.statistics.to_dict(),
+                "statistics": as_plain(with_stats.statistics),
                 "subscription_uuid": subscription.uuid.hex,
                 "subscription_again_uuid": again.uuid.hex,
                 "user_uuid": subscription.user_uuid.hex,
-                "observable_objects": [o.object_type for o in subscription.observable_objects],
+                "observable_objects": [
+                    as_plain(item)["object_type"] for item in subscription.observable_objects
+                ],
                 "queue_name": queue.queue_name,
                 "queue_vhost": queue.vhost,
             }

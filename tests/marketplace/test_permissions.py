@@ -7,7 +7,7 @@ only by staff and support.
 """
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,21 +94,19 @@ class Action:
 
 
 def _build_agent(offering: Offering, creator: User) -> Agent:
-    identity = AgentIdentityFactory(offering=offering, created_by=creator)
-    service = AgentServiceFactory(identity=identity)
-    subscription = EventSubscriptionFactory(agent_identity=identity)
-    return Agent(
-        identity=identity,
-        service=service,
-        processor=AgentProcessorFactory(service=service),
-        subscription=subscription,
-        queue=EventSubscriptionQueueFactory(event_subscription=subscription),
-    )
+    identity: Any = AgentIdentityFactory(offering=offering, created_by=creator)
+    service: Any = AgentServiceFactory(identity=identity)
+    subscription: Any = EventSubscriptionFactory(agent_identity=identity)
+    processor: Any = AgentProcessorFactory(service=service)
+    queue: Any = EventSubscriptionQueueFactory(event_subscription=subscription)
+    return Agent(identity, service, processor, subscription, queue)
 
 
 @pytest.fixture
 def world(owner, offering, user, support_user, staff_user) -> World:
-    creator = UserFactory()
+    creator: Any = UserFactory()
+    foreign_offering: Any = OfferingFactory()
+    foreign_creator: Any = UserFactory()
     return World(
         owner=owner,
         creator=creator,
@@ -117,7 +115,7 @@ def world(owner, offering, user, support_user, staff_user) -> World:
         staff=staff_user,
         offering=offering,
         mine=_build_agent(offering, creator),
-        foreign=_build_agent(OfferingFactory(), UserFactory()),
+        foreign=_build_agent(foreign_offering, foreign_creator),
     )
 
 
@@ -142,19 +140,12 @@ def _send(client: APIClient, call: Call) -> Any:
     return getattr(client, call.method)(call.path, call.body, format="json")
 
 
-def _matrix(
-    actions: dict[str, Action],
-    expected: dict[str, tuple[int, ...]],
-    known_bugs: dict[tuple[str, str], str] | None = None,
-) -> list[Any]:
-    known_bugs = known_bugs or {}
-    params = []
-    for name in actions:
-        for role, code in zip(ROLES, expected[name], strict=True):
-            reason = known_bugs.get((name, role))
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            params.append(pytest.param(name, role, code, id=f"{name}-{role}", marks=marks))
-    return params
+def _matrix(actions: dict[str, Action], expected: Mapping[str, tuple[int, ...]]) -> list[Any]:
+    return [
+        pytest.param(name, role, code, id=f"{name}-{role}")
+        for name in actions
+        for role, code in zip(ROLES, expected[name], strict=True)
+    ]
 
 
 def _check_matrix_case(
@@ -287,17 +278,10 @@ IDENTITY_EXPECTED = {
     "register_event_subscription": (401, 403, 403, 201, 201, 201),
 }
 
-IDENTITY_KNOWN_BUGS = {
-    ("update", "creator"): (
-        "AgentIdentityViewSet.update calls resolve_managed_offering, which requires "
-        "customer ownership, so the identity's creator gets 403 on PUT of its own agent"
-    ),
-}
-
 
 @pytest.mark.parametrize(
     ("action", "role", "expected_status"),
-    _matrix(IDENTITY_ACTIONS, IDENTITY_EXPECTED, IDENTITY_KNOWN_BUGS),
+    _matrix(IDENTITY_ACTIONS, IDENTITY_EXPECTED),
 )
 def test_identity_endpoints_permission_matrix(
     action, role, expected_status, world, client_for, provisioning_broker
@@ -490,7 +474,34 @@ def test_event_subscription_queue_endpoints_permission_matrix(
     )
 
 
-# --- list scoping -----------------------------------------------------------------------
+# --- authentication and list scoping ----------------------------------------------------
+
+
+def test_request_with_an_unknown_token_is_unauthorized(world):
+    # given
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+
+    # when
+    response = client.get(IDENTITIES)
+
+    # then
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_inactive_users_token_is_unauthorized(world, client_for):
+    # given an owner whose account was deactivated
+    client = client_for(world.owner)
+    User.objects.filter(pk=world.owner.pk).update(is_active=False)
+
+    # when
+    response = client.get(_identity_path(world))
+
+    # then
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"
 
 
 def test_owner_lists_only_agents_of_its_customers(world, client_for):

@@ -7,7 +7,12 @@ from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
 from agentstats.models import User
-from marketplace.models import AgentIdentity, AgentService, EventSubscription, EventSubscriptionQueue
+from marketplace.models import (
+    AgentIdentity,
+    AgentService,
+    EventSubscription,
+    EventSubscriptionQueue,
+)
 
 
 def run_seed_demo() -> str:
@@ -34,9 +39,7 @@ def test_seed_demo_creates_fleet_once_and_prints_support_token(real_broker):
     assert EventSubscriptionQueue.objects.count() == 8
 
 
-def test_seed_demo_without_broker_seeds_agents_and_says_why_subscriptions_are_missing(
-    db, settings
-):
+def test_seed_demo_without_broker_seeds_agents_and_says_why_subscriptions_are_missing(db, settings):
     # given no broker
     settings.RABBITMQ_MANAGEMENT_URL = "http://127.0.0.1:9"
 

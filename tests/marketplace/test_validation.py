@@ -6,7 +6,6 @@ registration is idempotent, as the real agent repeats it on every start.
 """
 
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -121,9 +120,7 @@ def test_create_identity_with_oversize_config_file_content_is_rejected(offering,
     assert AgentIdentity.objects.count() == 0
 
 
-def test_create_identity_with_config_file_content_at_the_limit_is_accepted(
-    offering, owner_client
-):
+def test_create_identity_with_config_file_content_at_the_limit_is_accepted(offering, owner_client):
     # given
     content = "x" * settings.AGENT_CONFIG_MAX_LENGTH
     body = {"offering": offering.uuid.hex, "name": "agent-a", "config_file_content": content}
@@ -173,6 +170,48 @@ def test_set_statistics_at_the_byte_limit_is_stored(identity, owner_client):
     assert response.json()["statistics"] == statistics
     service.refresh_from_db()
     assert service.statistics == statistics
+
+
+@pytest.mark.parametrize(
+    "statistics",
+    [
+        pytest.param({"note": "a\u0000b"}, id="nul-in-value"),
+        pytest.param({"n\u0000": 1}, id="nul-in-key"),
+    ],
+)
+def test_set_statistics_with_nul_characters_is_rejected(statistics, identity, owner_client):
+    # given
+    service = AgentServiceFactory(identity=identity, statistics={"orders": 1})
+
+    # when
+    response = owner_client.post(
+        f"{SERVICES}{service.uuid.hex}/set_statistics/", {"statistics": statistics}, format="json"
+    )
+
+    # then
+    assert response.status_code == 400
+    assert list(response.json()) == ["statistics"]
+    service.refresh_from_db()
+    assert service.statistics == {"orders": 1}
+
+
+def test_deeply_nested_json_body_is_a_parse_error_not_a_server_error(identity, owner_client):
+    # given a small body nested deeper than Python's recursion limit
+    service = AgentServiceFactory(identity=identity, statistics={"orders": 1})
+    depth = 5000
+    body = '{"statistics": {"a": ' + "[" * depth + "]" * depth + "}}"
+    owner_client.raise_request_exception = False
+
+    # when
+    response = owner_client.post(
+        f"{SERVICES}{service.uuid.hex}/set_statistics/", body, content_type="application/json"
+    )
+
+    # then
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    service.refresh_from_db()
+    assert service.statistics == {"orders": 1}
 
 
 @pytest.mark.parametrize(
@@ -290,7 +329,7 @@ def _assert_broker_unavailable(response, *, token: str) -> None:
 
 @pytest.mark.parametrize("failure", BROKER_FAILURES)
 def test_register_event_subscription_fails_with_503_and_writes_nothing_when_broker_fails(
-    failure: Callable[[], dict], identity, owner, owner_client, broker
+    failure, identity, owner, owner_client, broker
 ):
     # given a broker that creates the vhost and permissions, then fails on the user
     broker.add(responses.PUT, _management_url("vhosts"), status=201)
@@ -319,7 +358,7 @@ def test_register_event_subscription_fails_with_503_and_writes_nothing_when_brok
 
 @pytest.mark.parametrize("failure", BROKER_FAILURES)
 def test_create_queue_fails_with_503_and_writes_nothing_when_broker_fails(
-    failure: Callable[[], dict], identity, offering, owner, owner_client, broker
+    failure, identity, offering, owner, owner_client, broker
 ):
     # given
     subscription = EventSubscriptionFactory(agent_identity=identity)
@@ -366,12 +405,25 @@ def test_delete_event_subscription_keeps_the_row_when_broker_fails(
     assert EventSubscription.objects.filter(pk=subscription.pk).exists()
 
 
+def test_delete_identity_keeps_the_agent_when_broker_fails(identity, owner, owner_client, broker):
+    # given an agent with a subscription whose broker user cannot be removed
+    subscription = EventSubscriptionFactory(agent_identity=identity)
+    broker.add(responses.DELETE, _management_url("users"), body=requests.ConnectionError("x"))
+
+    # when
+    response = owner_client.delete(_identity_url(identity))
+
+    # then
+    _assert_broker_unavailable(response, token=Token.objects.get(user=owner).key)
+    assert AgentIdentity.objects.filter(pk=identity.pk).exists()
+    assert EventSubscription.objects.filter(pk=subscription.pk).exists()
+    assert broker.calls[0].request.url.endswith(f"/api/users/{subscription.uuid.hex}")
+
+
 # --- idempotent registrations -----------------------------------------------------------
 
 
-def test_registering_the_same_identity_twice_keeps_one_row_and_updates_it(
-    offering, owner_client
-):
+def test_registering_the_same_identity_twice_keeps_one_row_and_updates_it(offering, owner_client):
     # given
     first = {"offering": offering.uuid.hex, "name": "agent-a", "version": "1.0.0"}
     second = {**first, "version": "1.1.0"}
@@ -403,7 +455,11 @@ def test_registering_a_service_twice_keeps_one_row_and_makes_it_active(identity,
     assert repeated.json()["uuid"] == created.json()["uuid"]
     assert repeated.json()["state"] == "Active"
     service = AgentService.objects.get()
-    assert (service.identity, service.name, service.state) == (identity, "order_processing", "Active")
+    assert (service.identity, service.name, service.state) == (
+        identity,
+        "order_processing",
+        "Active",
+    )
 
 
 def test_registering_a_processor_twice_keeps_one_row_and_updates_it(identity, owner_client):
@@ -556,11 +612,6 @@ def test_identity_is_addressed_by_hex_or_dashed_uuid(form, identity, owner_clien
     assert response.json()["uuid"] == str(identity.uuid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="agentstats/exceptions.py handle_api_exception adds `code` only when the original "
-    "exception is an APIException; Django's Http404 from get_object() gets no code",
-)
 def test_unknown_identity_uuid_is_not_found(identity, owner_client):
     # when
     response = owner_client.get(f"{IDENTITIES}{'f' * 32}/")

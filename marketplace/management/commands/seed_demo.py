@@ -12,15 +12,13 @@ from marketplace.models import AgentServiceState, Customer, Offering
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
 
-DEMO_FLEET = {
-    "Acme HPC": {
-        "owner": "acme-owner",
-        "offerings": {"Acme SLURM cluster": ["login-node-1", "login-node-2"]},
-    },
-    "Nordic Grid": {
-        "owner": "nordic-owner",
-        "offerings": {"Nordic GPU partition": ["gpu-agent"], "Nordic storage": ["storage-agent"]},
-    },
+# customer -> (owner username, offering -> agent names)
+DEMO_FLEET: dict[str, tuple[str, dict[str, list[str]]]] = {
+    "Acme HPC": ("acme-owner", {"Acme SLURM cluster": ["login-node-1", "login-node-2"]}),
+    "Nordic Grid": (
+        "nordic-owner",
+        {"Nordic GPU partition": ["gpu-agent"], "Nordic storage": ["storage-agent"]},
+    ),
 }
 SERVICE_STATES = {
     "order_process": AgentServiceState.ACTIVE,
@@ -40,12 +38,12 @@ class Command(BaseCommand):
         token, _ = Token.objects.get_or_create(user=support)
         broker = ManagementClient.from_settings()
         is_broker_up = True
-        for customer_name, spec in DEMO_FLEET.items():
-            owner, _ = User.objects.get_or_create(username=spec["owner"])
+        for customer_name, (owner_name, offerings) in DEMO_FLEET.items():
+            owner, _ = User.objects.get_or_create(username=owner_name)
             Token.objects.get_or_create(user=owner)
             customer, _ = Customer.objects.get_or_create(name=customer_name)
             customer.owners.add(owner)
-            for offering_name, agent_names in spec["offerings"].items():
+            for offering_name, agent_names in offerings.items():
                 offering, _ = Offering.objects.get_or_create(name=offering_name, customer=customer)
                 for agent_name in agent_names:
                     is_broker_up = (

@@ -1,0 +1,256 @@
+"""The connection report: database rows merged with one broker snapshot.
+
+Pure: no database, no broker, no clock. Given the same rows and snapshot it gives the
+same report, so every rule here is unit-tested with plain values.
+"""
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from rmq.snapshot import BrokerConnection, BrokerQueue, BrokerSnapshot
+
+# Connection states in which the client can no longer receive deliveries.
+CLOSED_CONNECTION_STATES = frozenset({"closing", "closed"})
+LEGACY_QUEUE = re.compile(
+    r"^subscription_(?P<sub>[0-9a-f]{32})_offering_[0-9a-f]{32}_(?P<type>\w+)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    uuid: UUID
+    name: str
+    state: str
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRow:
+    uuid: UUID
+    created: datetime
+    vhost: str
+    object_types: tuple[str, ...]
+    queue_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    uuid: UUID
+    name: str
+    offering_uuid: UUID
+    offering_name: str
+    version: str
+    last_restarted: datetime
+    user_uuid: UUID | None
+    user_username: str | None
+    user_full_name: str | None
+    user_is_staff: bool | None
+    services: tuple[ServiceRow, ...]
+    subscriptions: tuple[SubscriptionRow, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RmqConnectionStatus:
+    connected: bool
+    source_ip: str | None = None
+    connected_at: datetime | None = None
+    state: str | None = None
+    recv_oct: int | None = None
+    send_oct: int | None = None
+    node: str | None = None
+    protocol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionStatus:
+    uuid: UUID
+    created: datetime
+    observable_objects: tuple[dict[str, str], ...]
+    rmq_connection: RmqConnectionStatus
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatus:
+    name: str
+    vhost: str
+    messages: int
+    consumers: int
+    object_type: str | None
+    kind: str
+    exists_on_broker: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStatus:
+    row: AgentRow
+    is_connected: bool
+    event_subscriptions: tuple[SubscriptionStatus, ...]
+    queues: tuple[QueueStatus, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSummary:
+    total_agents: int
+    connected_agents: int
+    disconnected_agents: int
+    total_queued_messages: int
+    total_subscriptions: int
+    connected_subscriptions: int
+    total_queues: int
+    queues_missing_on_broker: int
+    queues_without_consumers: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionReport:
+    agents: tuple[AgentStatus, ...]
+    summary: ConnectionSummary
+
+
+def build_connection_report(
+    rows: Sequence[AgentRow], snapshot: BrokerSnapshot, *, connected: bool | None = None
+) -> ConnectionReport:
+    """Merge agents with the broker's connections and queues; optionally keep one side."""
+    connections = _index_connections(snapshot.connections)
+    queues = _index_queues(snapshot.queues)
+    agents = tuple(_build_agent_status(row, connections, queues) for row in rows)
+    if connected is not None:
+        agents = tuple(agent for agent in agents if agent.is_connected is connected)
+    return ConnectionReport(agents=agents, summary=summarize_agents(agents))
+
+
+def summarize_agents(agents: Sequence[AgentStatus]) -> ConnectionSummary:
+    """Count agents, subscriptions and queues; each broker queue counts once."""
+    unique_queues = {(queue.vhost, queue.name): queue for agent in agents for queue in agent.queues}
+    subscriptions = [sub for agent in agents for sub in agent.event_subscriptions]
+    connected_agents = sum(1 for agent in agents if agent.is_connected)
+    return ConnectionSummary(
+        total_agents=len(agents),
+        connected_agents=connected_agents,
+        disconnected_agents=len(agents) - connected_agents,
+        total_queued_messages=sum(queue.messages for queue in unique_queues.values()),
+        total_subscriptions=len(subscriptions),
+        connected_subscriptions=sum(1 for sub in subscriptions if sub.rmq_connection.connected),
+        total_queues=len(unique_queues),
+        queues_missing_on_broker=sum(
+            1 for queue in unique_queues.values() if not queue.exists_on_broker
+        ),
+        queues_without_consumers=sum(
+            1 for queue in unique_queues.values() if queue.exists_on_broker and not queue.consumers
+        ),
+    )
+
+
+def parse_queue_object_type(name: str) -> str | None:
+    """Return the object type a subscription queue's name ends with, or None."""
+    match = LEGACY_QUEUE.match(name)
+    return match.group("type") if match else None
+
+
+def select_connection(candidates: Iterable[BrokerConnection]) -> BrokerConnection | None:
+    """Pick the live connection to report: running first, then the latest connected_at."""
+    live = [conn for conn in candidates if conn.state not in CLOSED_CONNECTION_STATES]
+    if not live:
+        return None
+    return max(
+        live,
+        key=lambda conn: (
+            conn.state == "running",
+            conn.connected_at.timestamp() if conn.connected_at else float("-inf"),
+        ),
+    )
+
+
+def _index_connections(
+    connections: Iterable[BrokerConnection],
+) -> dict[tuple[str, str], list[BrokerConnection]]:
+    index: dict[tuple[str, str], list[BrokerConnection]] = {}
+    for connection in connections:
+        index.setdefault((connection.vhost, connection.user), []).append(connection)
+    return index
+
+
+@dataclass(frozen=True, slots=True)
+class _QueueIndex:
+    by_name: dict[tuple[str, str], BrokerQueue]
+    by_subscription: dict[tuple[str, str], list[str]]
+
+
+def _index_queues(queues: Iterable[BrokerQueue]) -> _QueueIndex:
+    by_name: dict[tuple[str, str], BrokerQueue] = {}
+    by_subscription: dict[tuple[str, str], list[str]] = {}
+    for queue in queues:
+        by_name[(queue.vhost, queue.name)] = queue
+        match = LEGACY_QUEUE.match(queue.name)
+        if match:
+            by_subscription.setdefault((queue.vhost, match.group("sub")), []).append(queue.name)
+    return _QueueIndex(by_name=by_name, by_subscription=by_subscription)
+
+
+def _build_agent_status(
+    row: AgentRow,
+    connections: dict[tuple[str, str], list[BrokerConnection]],
+    queues: _QueueIndex,
+) -> AgentStatus:
+    subscriptions = tuple(
+        _build_subscription_status(sub, connections.get((sub.vhost, sub.uuid.hex), ()))
+        for sub in row.subscriptions
+    )
+    return AgentStatus(
+        row=row,
+        is_connected=any(sub.rmq_connection.connected for sub in subscriptions),
+        event_subscriptions=subscriptions,
+        queues=tuple(_collect_agent_queues(row.subscriptions, queues)),
+    )
+
+
+def _build_subscription_status(
+    sub: SubscriptionRow, candidates: Iterable[BrokerConnection]
+) -> SubscriptionStatus:
+    chosen = select_connection(candidates)
+    status = (
+        RmqConnectionStatus(connected=False)
+        if chosen is None
+        else RmqConnectionStatus(
+            connected=True,
+            source_ip=chosen.peer_host,
+            connected_at=chosen.connected_at,
+            state=chosen.state,
+            recv_oct=chosen.recv_oct,
+            send_oct=chosen.send_oct,
+            node=chosen.node,
+            protocol=chosen.protocol,
+        )
+    )
+    return SubscriptionStatus(
+        uuid=sub.uuid,
+        created=sub.created,
+        observable_objects=tuple({"object_type": kind} for kind in sub.object_types),
+        rmq_connection=status,
+    )
+
+
+def _collect_agent_queues(
+    subscriptions: Iterable[SubscriptionRow], queues: _QueueIndex
+) -> list[QueueStatus]:
+    """The agent's queues: its rows' queues (flagged when missing) and any other broker
+    queue named after one of its subscriptions."""
+    result: dict[tuple[str, str], QueueStatus] = {}
+    for sub in subscriptions:
+        names = set(sub.queue_names)
+        names.update(queues.by_subscription.get((sub.vhost, sub.uuid.hex), ()))
+        for name in sorted(names):
+            broker_queue = queues.by_name.get((sub.vhost, name))
+            result[(sub.vhost, name)] = QueueStatus(
+                name=name,
+                vhost=sub.vhost,
+                messages=(broker_queue.messages or 0) if broker_queue else 0,
+                consumers=(broker_queue.consumers or 0) if broker_queue else 0,
+                object_type=parse_queue_object_type(name),
+                kind="legacy" if name.startswith("subscription_") else "unknown",
+                exists_on_broker=broker_queue is not None,
+            )
+    return list(result.values())

@@ -1,0 +1,191 @@
+"""Shapes of the connection-stats endpoint: its query and its (fully typed) response.
+
+Both lines of Waldur's SDK parse the response: the 8.1 keys are present (nullable), queue
+`kind` is one of consumer/legacy/unknown, service states are upper case.
+"""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from agentstats.selectors import AgentFilters
+from marketplace.models import AgentServiceState
+
+
+class ErrorOutputSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What went wrong, for a person.")
+    code = serializers.CharField(help_text="What went wrong, for a program.")
+
+
+class ConnectionStatsQuerySerializer(serializers.Serializer):
+    offering_uuid = serializers.UUIDField(required=False, help_text="Only this offering.")
+    customer_uuid = serializers.UUIDField(required=False, help_text="Only this customer.")
+    connected = serializers.ChoiceField(
+        choices=["true", "false"],
+        required=False,
+        help_text="Only agents with (true) or without (false) a live broker connection.",
+    )
+    service_state = serializers.CharField(
+        required=False,
+        help_text="Only agents with a service in this state: ACTIVE, IDLE or ERROR "
+        "(any letter case).",
+    )
+    name = serializers.CharField(
+        required=False, max_length=255, help_text="Agent name contains this (any case)."
+    )
+
+    def validate_service_state(self, value: str) -> str:
+        by_upper = {state.upper(): state for state in AgentServiceState.values}
+        if value.upper() not in by_upper:
+            raise serializers.ValidationError("Must be one of ACTIVE, IDLE, ERROR.")
+        return by_upper[value.upper()]
+
+    def to_filters(self) -> AgentFilters:
+        data: dict[str, Any] = self.validated_data
+        connected = data.get("connected")
+        return AgentFilters(
+            offering_uuid=data.get("offering_uuid"),
+            customer_uuid=data.get("customer_uuid"),
+            service_state=data.get("service_state"),
+            name=data.get("name"),
+            connected=None if connected is None else connected == "true",
+        )
+
+
+class RmqConnectionOutputSerializer(serializers.Serializer):
+    connected = serializers.BooleanField(
+        help_text="A live connection logged in as this subscription exists on the broker."
+    )
+    source_ip = serializers.CharField(allow_null=True, help_text="Client address, if connected.")
+    connected_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the reported connection opened (UTC)."
+    )
+    state = serializers.CharField(
+        allow_null=True,
+        help_text="Broker connection state (running, blocked, ...); null until the broker "
+        "has emitted stats for a new connection.",
+    )
+    recv_oct = serializers.IntegerField(
+        allow_null=True, help_text="Bytes the broker received on it; null until reported."
+    )
+    send_oct = serializers.IntegerField(
+        allow_null=True, help_text="Bytes the broker sent on it; null until reported."
+    )
+    node = serializers.CharField(allow_null=True, help_text="Broker node holding it.")
+    protocol = serializers.CharField(allow_null=True, help_text="e.g. 'Web STOMP 1.2'.")
+
+
+class ObservableObjectStatusOutputSerializer(serializers.Serializer):
+    object_type = serializers.CharField(help_text="Object type the agent registered.")
+
+
+class SubscriptionStatusOutputSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField(help_text="Subscription uuid; its hex is the broker user.")
+    created = serializers.DateTimeField(help_text="When the subscription was created.")
+    observable_objects = ObservableObjectStatusOutputSerializer(
+        many=True, help_text="Object types the agent registered for this subscription."
+    )
+    rmq_connection = RmqConnectionOutputSerializer(help_text="Live broker connection status.")
+
+
+class QueueStatusOutputSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="Queue name.")
+    vhost = serializers.CharField(help_text="Queue vhost (the owner's uuid hex).")
+    messages = serializers.IntegerField(help_text="Messages waiting; 0 if missing on the broker.")
+    consumers = serializers.IntegerField(help_text="Consumers reading it; 0 if missing.")
+    object_type = serializers.CharField(
+        allow_null=True, help_text="Object type parsed from the queue name."
+    )
+    kind = serializers.ChoiceField(
+        choices=["consumer", "legacy", "unknown"],
+        help_text="legacy: a per-subscription queue subscription_<sub>_offering_<o>_<type>.",
+    )
+    exists_on_broker = serializers.BooleanField(
+        help_text="False when the database has the queue but the broker does not: its "
+        "messages and consumers are then reported as 0."
+    )
+
+
+class ServiceStatusOutputSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField(help_text="Service uuid.")
+    name = serializers.CharField(help_text="Service name.")
+    state = serializers.ChoiceField(choices=["ACTIVE", "IDLE", "ERROR"], help_text="Service state.")
+    modified = serializers.DateTimeField(help_text="When the service last changed.")
+
+
+class AgentConnectionOutputSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField(source="row.uuid", help_text="Agent identity uuid.")
+    name = serializers.CharField(source="row.name", help_text="Agent name.")
+    offering_uuid = serializers.UUIDField(source="row.offering_uuid", help_text="Offering uuid.")
+    offering_name = serializers.CharField(source="row.offering_name", help_text="Offering name.")
+    version = serializers.CharField(source="row.version", help_text="Agent version reported.")
+    last_restarted = serializers.DateTimeField(
+        source="row.last_restarted",
+        help_text="When the agent last started; its registration time if it never said.",
+    )
+    connected = serializers.BooleanField(
+        source="is_connected",
+        help_text="At least one of the agent's own subscriptions has a live connection.",
+    )
+    event_consumer_uuid = serializers.UUIDField(
+        default=None, allow_null=True, help_text="Upstream 8.1 consumer uuid; always null here."
+    )
+    user_uuid = serializers.UUIDField(
+        source="row.user_uuid", allow_null=True, help_text="uuid of the user who registered it."
+    )
+    user_username = serializers.CharField(
+        source="row.user_username", allow_null=True, help_text="That user's username."
+    )
+    user_full_name = serializers.CharField(
+        source="row.user_full_name", allow_null=True, help_text="That user's full name."
+    )
+    user_is_staff = serializers.BooleanField(
+        source="row.user_is_staff", allow_null=True, help_text="Whether that user is staff."
+    )
+    auth_kind = serializers.CharField(
+        default=None, allow_null=True, help_text="Upstream 8.1 key; always null here."
+    )
+    auth_token_prefix = serializers.CharField(
+        default=None, allow_null=True, help_text="Upstream 8.1 key; always null (no secrets)."
+    )
+    auth_token_name = serializers.CharField(
+        default=None, allow_null=True, help_text="Upstream 8.1 key; always null here."
+    )
+    authorized_via = serializers.CharField(
+        default=None, allow_null=True, help_text="Upstream 8.1 key; always null here."
+    )
+    delivery_blocked_reason = serializers.CharField(
+        default=None, allow_null=True, help_text="Upstream 8.1 key; always null here."
+    )
+    services = ServiceStatusOutputSerializer(
+        source="row.services", many=True, help_text="The agent's services."
+    )
+    event_subscriptions = SubscriptionStatusOutputSerializer(
+        many=True, help_text="The agent's own subscriptions with their live connection."
+    )
+    queues = QueueStatusOutputSerializer(many=True, help_text="The agent's own queues.")
+
+
+class ConnectionSummaryOutputSerializer(serializers.Serializer):
+    total_agents = serializers.IntegerField(help_text="Agents in the (filtered) report.")
+    connected_agents = serializers.IntegerField(help_text="Agents with a live connection.")
+    disconnected_agents = serializers.IntegerField(help_text="Agents without one.")
+    total_queued_messages = serializers.IntegerField(
+        help_text="Messages waiting in the agents' queues, each queue counted once."
+    )
+    total_subscriptions = serializers.IntegerField(help_text="Subscriptions of those agents.")
+    connected_subscriptions = serializers.IntegerField(
+        help_text="Subscriptions with a live connection."
+    )
+    total_queues = serializers.IntegerField(help_text="Queues of those agents.")
+    queues_missing_on_broker = serializers.IntegerField(
+        help_text="Queues the database has and the broker does not."
+    )
+    queues_without_consumers = serializers.IntegerField(
+        help_text="Queues on the broker nobody consumes."
+    )
+
+
+class ConnectionStatsOutputSerializer(serializers.Serializer):
+    agents = AgentConnectionOutputSerializer(many=True, help_text="One entry per agent.")
+    summary = ConnectionSummaryOutputSerializer(help_text="Totals over the listed agents.")

@@ -1,0 +1,434 @@
+"""The management-API client and the snapshot parsers, with HTTP mocked by `responses`."""
+
+import json
+import logging
+import re
+from base64 import b64encode
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+import responses
+
+from rmq.client import ManagementClient
+from rmq.exceptions import BrokerError, BrokerResponseError, BrokerUnavailable
+from rmq.snapshot import (
+    CONNECTION_COLUMNS,
+    QUEUE_COLUMNS,
+    BrokerConnection,
+    BrokerQueue,
+    fetch_broker_snapshot,
+    parse_connections,
+    parse_queues,
+)
+
+BASE = "http://rabbit.test:15672"
+PASSWORD = "s3cret-management-pw"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rabbitmq"
+VHOST = "9a2b386ca3464aee9f313c0f20518f57"
+
+
+def _client(*, get_retries: int = 1) -> ManagementClient:
+    return ManagementClient(
+        f"{BASE}/",
+        user="monitor",
+        password=PASSWORD,
+        connect_timeout=1.5,
+        read_timeout=4.0,
+        get_retries=get_retries,
+    )
+
+
+def _fixture(name: str):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def _any(path: str) -> re.Pattern[str]:
+    return re.compile(rf"{re.escape(BASE)}/api/{path}.*")
+
+
+# --- URLs, timeouts, credentials --------------------------------------------------------
+
+
+def test_default_vhost_slash_is_encoded_as_one_path_segment(broker):
+    # given
+    broker.add(responses.PUT, _any("vhosts/"), status=201)
+    broker.add(responses.PUT, _any("permissions/"), status=204)
+
+    # when
+    client = _client()
+    client.put(["vhosts", "/"], body={})
+    client.put(["permissions", "/", "user name"], body={"configure": ".*"})
+
+    # then
+    assert [call.request.url for call in broker.calls] == [
+        f"{BASE}/api/vhosts/%2F",
+        f"{BASE}/api/permissions/%2F/user%20name",
+    ]
+
+
+def test_get_encodes_segments_and_sends_query_params(broker):
+    # given
+    broker.add(responses.GET, _any("queues/"), json=[])
+
+    # when
+    _client().get_json(["queues", "/", "a/b"], params={"columns": "name,messages"})
+
+    # then
+    assert broker.calls[0].request.url == f"{BASE}/api/queues/%2F/a%2Fb?columns=name%2Cmessages"
+
+
+def test_every_call_carries_the_connect_and_read_timeout_and_credentials(broker):
+    # given
+    broker.add(responses.GET, _any("overview"), json={})
+    broker.add(responses.PUT, _any("vhosts/"), status=201)
+    broker.add(responses.DELETE, _any("users/"), status=204)
+    client = _client()
+
+    # when
+    client.get_json(["overview"])
+    client.put(["vhosts", VHOST], body={})
+    client.delete(["users", "someone"])
+
+    # then
+    basic = "Basic " + b64encode(f"monitor:{PASSWORD}".encode()).decode()
+    assert [call.request.req_kwargs["timeout"] for call in broker.calls] == [(1.5, 4.0)] * 3
+    assert [call.request.headers["Authorization"] for call in broker.calls] == [basic] * 3
+
+
+def test_client_from_settings_uses_the_rabbitmq_settings(broker, settings):
+    # given
+    settings.RABBITMQ_MANAGEMENT_URL = "http://broker.example:15672/"
+    settings.RABBITMQ_USER = "agentstats"
+    settings.RABBITMQ_PASSWORD = PASSWORD
+    settings.RABBITMQ_CONNECT_TIMEOUT = 0.7
+    settings.RABBITMQ_READ_TIMEOUT = 3.0
+    broker.add(responses.GET, "http://broker.example:15672/api/overview", json={"ok": 1})
+
+    # when
+    body = ManagementClient.from_settings().get_json(["overview"])
+
+    # then
+    assert body == {"ok": 1}
+    request = broker.calls[0].request
+    assert request.req_kwargs["timeout"] == (0.7, 3.0)
+    assert request.headers["Authorization"] == (
+        "Basic " + b64encode(f"agentstats:{PASSWORD}".encode()).decode()
+    )
+
+
+# --- retries ----------------------------------------------------------------------------
+
+
+def test_get_is_retried_once_after_a_refused_connection(broker):
+    # given a broker that refuses once, then answers
+    broker.add(responses.GET, _any("connections"), body=requests.ConnectionError("refused"))
+    broker.add(responses.GET, _any("connections"), json=[{"name": "c"}])
+
+    # when
+    body = _client(get_retries=1).get_json(["connections"])
+
+    # then
+    assert body == [{"name": "c"}]
+    assert len(broker.calls) == 2
+
+
+@pytest.mark.parametrize("retries", [0, 1, 2])
+def test_get_gives_up_after_the_configured_retries(retries, broker, settings):
+    # given
+    settings.RABBITMQ_GET_RETRIES = retries
+    broker.add(responses.GET, _any("queues"), body=requests.ConnectionError("refused"))
+
+    # when
+    with pytest.raises(BrokerUnavailable, match="unreachable"):
+        ManagementClient.from_settings().get_json(["queues"])
+
+    # then
+    assert len(broker.calls) == 1 + retries
+
+
+@pytest.mark.parametrize(
+    ("method", "call"),
+    [
+        pytest.param(responses.PUT, lambda c: c.put(["users", "u"], body={}), id="put"),
+        pytest.param(responses.DELETE, lambda c: c.delete(["users", "u"]), id="delete"),
+    ],
+)
+def test_writes_are_never_retried_after_a_refused_connection(method, call, broker):
+    # given
+    broker.add(method, _any("users/"), body=requests.ConnectionError("refused"))
+
+    # when
+    with pytest.raises(BrokerUnavailable):
+        call(_client(get_retries=3))
+
+    # then
+    assert len(broker.calls) == 1
+
+
+def test_get_is_not_retried_after_a_read_timeout(broker):
+    # given
+    broker.add(responses.GET, _any("connections"), body=requests.ReadTimeout("read timed out"))
+
+    # when
+    with pytest.raises(BrokerUnavailable, match="did not answer in time"):
+        _client(get_retries=1).get_json(["connections"])
+
+    # then
+    assert len(broker.calls) == 1
+
+
+def test_get_is_not_retried_after_a_connect_timeout(broker):
+    # given
+    broker.add(responses.GET, _any("connections"), body=requests.ConnectTimeout("connect"))
+
+    # when
+    with pytest.raises(BrokerUnavailable, match="did not answer in time"):
+        _client(get_retries=1).get_json(["connections"])
+
+    # then
+    assert len(broker.calls) == 1
+
+
+# --- status codes and bodies ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (401, "rejected the configured credentials"),
+        (403, "rejected the configured credentials"),
+        (500, "failed with HTTP 500"),
+        (502, "failed with HTTP 502"),
+        (503, "failed with HTTP 503"),
+    ],
+)
+def test_refused_credentials_and_server_errors_mean_unavailable(status, message, broker):
+    # given
+    broker.add(responses.GET, _any("connections"), status=status, json={"error": "x"})
+
+    # when
+    with pytest.raises(BrokerUnavailable, match=message):
+        _client(get_retries=1).get_json(["connections"])
+
+    # then only a refused connection is retried
+    assert len(broker.calls) == 1
+
+
+@pytest.mark.parametrize("status", [400, 404, 405])
+def test_get_client_errors_are_response_errors(status, broker):
+    # given
+    broker.add(responses.GET, _any("queues"), status=status, json={"error": "bad_request"})
+
+    # when
+    with pytest.raises(BrokerResponseError, match=f"HTTP {status}") as raised:
+        _client().get_json(["queues"])
+
+    # then
+    assert not isinstance(raised.value, BrokerUnavailable)
+    assert isinstance(raised.value, BrokerError)
+
+
+def test_put_bad_request_is_a_response_error(broker):
+    # given
+    broker.add(responses.PUT, _any("queues/"), status=400, json={"error": "bad_request"})
+
+    # when / then
+    with pytest.raises(BrokerResponseError, match="HTTP 400"):
+        _client().put(["queues", VHOST, "q"], body={"durable": True})
+
+
+def test_delete_of_a_missing_resource_counts_as_deleted(broker):
+    # given
+    broker.add(responses.DELETE, _any("users/"), status=404, json={"error": "Object Not Found"})
+
+    # when
+    result = _client().delete(["users", "gone"])
+
+    # then
+    assert result is None
+    assert len(broker.calls) == 1
+
+
+def test_body_that_is_not_json_is_a_response_error(broker):
+    # given a proxy answering with an HTML page
+    broker.add(
+        responses.GET,
+        _any("connections"),
+        body="<html>Bad Gateway</html>",
+        content_type="text/html",
+    )
+
+    # when / then
+    with pytest.raises(BrokerResponseError, match="not JSON"):
+        _client().get_json(["connections"])
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(lambda: {"body": requests.ConnectionError("refused")}, id="refused"),
+        pytest.param(lambda: {"body": requests.ReadTimeout("timed out")}, id="timeout"),
+        pytest.param(lambda: {"status": 401, "json": {"error": "not_authorised"}}, id="401"),
+        pytest.param(lambda: {"status": 500}, id="500"),
+        pytest.param(lambda: {"status": 400}, id="400"),
+        pytest.param(lambda: {"body": "not json"}, id="not-json"),
+    ],
+)
+def test_password_never_appears_in_errors_or_logs(answer, broker, caplog):
+    # given
+    broker.add(responses.GET, _any("connections"), **answer())
+    caplog.set_level(logging.DEBUG, logger="rmq")
+
+    # when
+    with pytest.raises(BrokerError) as raised:
+        _client(get_retries=0).get_json(["connections"])
+
+    # then the password was sent, but is in neither the error nor the log
+    assert "Authorization" in broker.calls[0].request.headers
+    assert PASSWORD not in str(raised.value)
+    assert PASSWORD not in repr(raised.value.args)
+    assert PASSWORD not in caplog.text
+
+
+# --- snapshot parsing -------------------------------------------------------------------
+
+
+def test_parse_connections_reads_the_captured_rabbitmq_response():
+    # given three connections: AMQP publisher, AMQP agent, Web STOMP agent without stats yet
+    body = _fixture("connections_columns.json")
+
+    # when
+    connections = parse_connections(body)
+
+    # then
+    assert connections[0] == BrokerConnection(
+        name="127.0.0.1:38824 -> 127.0.0.1:5672",
+        user="guest",
+        vhost=VHOST,
+        peer_host="127.0.0.1",
+        connected_at=datetime(2026, 11, 24, 6, 44, 28, 403000, tzinfo=UTC),
+        state="running",
+        recv_oct=1353,
+        send_oct=553,
+        protocol="AMQP 0-9-1",
+        node="rabbit@vm",
+    )
+    assert [c.user for c in connections] == [
+        "guest",
+        "18b4ecbe541b46b38c9e129f3485911f",
+        "0233d0c94a9544c0bca9b1709dc3c24d",
+    ]
+    stomp = connections[2]
+    assert (stomp.protocol, stomp.state, stomp.recv_oct, stomp.send_oct) == (
+        "Web STOMP 1.2",
+        None,
+        None,
+        None,
+    )
+    assert stomp.connected_at == datetime(2026, 11, 24, 6, 44, 28, 419000, tzinfo=UTC)
+    assert stomp.connected_at.utcoffset().total_seconds() == 0
+
+
+def test_parse_connections_treats_missing_optional_fields_as_none():
+    # when
+    (connection,) = parse_connections([{"name": "n", "user": "u", "vhost": "/"}])
+
+    # then
+    assert connection == BrokerConnection(
+        name="n",
+        user="u",
+        vhost="/",
+        peer_host=None,
+        connected_at=None,
+        state=None,
+        recv_oct=None,
+        send_oct=None,
+        protocol=None,
+        node=None,
+    )
+
+
+def test_parse_queues_reads_the_captured_rabbitmq_response():
+    # when
+    queues = parse_queues(_fixture("queues_columns.json"))
+
+    # then
+    assert queues == (
+        BrokerQueue(
+            vhost=VHOST,
+            name="subscription_0233d0c94a9544c0bca9b1709dc3c24d_offering_"
+            "012013ecc2e84a3c90e2d616541c82fb_order",
+            messages=0,
+            consumers=1,
+        ),
+        BrokerQueue(
+            vhost=VHOST,
+            name="subscription_18b4ecbe541b46b38c9e129f3485911f_offering_"
+            "012013ecc2e84a3c90e2d616541c82fb_resource",
+            messages=5,
+            consumers=0,
+        ),
+    )
+
+
+def test_parse_queues_treats_missing_counts_as_none():
+    # when
+    (queue,) = parse_queues([{"name": "q", "vhost": "v"}])
+
+    # then
+    assert (queue.messages, queue.consumers) == (None, None)
+
+
+def test_empty_lists_parse_to_empty_tuples():
+    assert (parse_connections([]), parse_queues([])) == ((), ())
+
+
+CONNECTION = {"name": "n", "user": "u", "vhost": "v"}
+QUEUE = {"name": "q", "vhost": "v"}
+
+
+@pytest.mark.parametrize(
+    ("parse", "body"),
+    [
+        pytest.param(parse_connections, {"items": [CONNECTION]}, id="connections-dict"),
+        pytest.param(parse_queues, {"items": [QUEUE]}, id="queues-dict"),
+        pytest.param(parse_connections, None, id="connections-null"),
+        pytest.param(parse_connections, [CONNECTION, "x"], id="connections-non-object-item"),
+        pytest.param(parse_queues, [[QUEUE]], id="queues-nested-list"),
+        pytest.param(parse_connections, [{"user": "u", "vhost": "v"}], id="connection-no-name"),
+        pytest.param(parse_connections, [{**CONNECTION, "user": 7}], id="connection-int-user"),
+        pytest.param(
+            parse_connections, [{**CONNECTION, "connected_at": "1795502668403"}], id="ms-as-str"
+        ),
+        pytest.param(parse_connections, [{**CONNECTION, "recv_oct": 1.5}], id="float-octets"),
+        pytest.param(parse_connections, [{**CONNECTION, "send_oct": True}], id="bool-octets"),
+        pytest.param(parse_connections, [{**CONNECTION, "state": 1}], id="int-state"),
+        pytest.param(parse_queues, [{**QUEUE, "messages": "5"}], id="str-messages"),
+        pytest.param(parse_queues, [{**QUEUE, "consumers": False}], id="bool-consumers"),
+        pytest.param(parse_queues, [{"name": "q"}], id="queue-no-vhost"),
+    ],
+)
+def test_unexpected_body_shapes_are_response_errors(parse, body):
+    with pytest.raises(BrokerResponseError):
+        parse(body)
+
+
+def test_snapshot_reads_all_connections_and_queues_in_two_trimmed_calls(broker):
+    # given
+    broker.add(responses.GET, _any("connections"), json=_fixture("connections_columns.json"))
+    broker.add(responses.GET, _any("queues"), json=_fixture("queues_columns.json"))
+
+    # when
+    snapshot = fetch_broker_snapshot(_client())
+
+    # then
+    assert (len(snapshot.connections), len(snapshot.queues)) == (3, 2)
+    params = sorted(
+        (call.request.url.split("?")[0], call.request.params["columns"]) for call in broker.calls
+    )
+    assert params == [
+        (f"{BASE}/api/connections", CONNECTION_COLUMNS),
+        (f"{BASE}/api/queues", QUEUE_COLUMNS),
+    ]
