@@ -1,5 +1,6 @@
 """One HTTP session to the RabbitMQ management API, with timeouts on every call."""
 
+import functools
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -39,14 +40,14 @@ class ManagementClient:
 
     @classmethod
     def from_settings(cls) -> "ManagementClient":
-        """Build a client from the RABBITMQ_* settings."""
-        return cls(
+        """The process's client for the RABBITMQ_* settings; its session pools connections."""
+        return _client_for(
             settings.RABBITMQ_MANAGEMENT_URL,
-            user=settings.RABBITMQ_USER,
-            password=settings.RABBITMQ_PASSWORD,
-            connect_timeout=settings.RABBITMQ_CONNECT_TIMEOUT,
-            read_timeout=settings.RABBITMQ_READ_TIMEOUT,
-            get_retries=settings.RABBITMQ_GET_RETRIES,
+            settings.RABBITMQ_USER,
+            settings.RABBITMQ_PASSWORD,
+            settings.RABBITMQ_CONNECT_TIMEOUT,
+            settings.RABBITMQ_READ_TIMEOUT,
+            settings.RABBITMQ_GET_RETRIES,
         )
 
     def build_url(self, segments: Sequence[str]) -> str:
@@ -119,3 +120,22 @@ class ManagementClient:
             logger.warning("broker management API error: %s %s -> %s", method, resource, status)
             raise BrokerResponseError(f"RabbitMQ management API answered HTTP {status}")
         return response
+
+
+@functools.lru_cache(maxsize=4)
+def _client_for(
+    base_url: str,
+    user: str,
+    password: str,
+    connect_timeout: float,
+    read_timeout: float,
+    get_retries: int,
+) -> ManagementClient:
+    return ManagementClient(
+        base_url,
+        user=user,
+        password=password,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        get_retries=get_retries,
+    )

@@ -85,11 +85,14 @@ def parse_queues(body: Any) -> tuple[BrokerQueue, ...]:
 
 def _parse_connection(item: Mapping[str, Any]) -> BrokerConnection:
     connected_at_ms = _optional_int(item, "connected_at")
-    connected_at = (
-        datetime.fromtimestamp(connected_at_ms / 1000, tz=UTC)
-        if connected_at_ms is not None
-        else None
-    )
+    try:
+        connected_at = (
+            datetime.fromtimestamp(connected_at_ms / 1000, tz=UTC)
+            if connected_at_ms is not None
+            else None
+        )
+    except (OverflowError, OSError, ValueError) as exc:
+        raise BrokerResponseError("management API field 'connected_at' is not a time") from exc
     return BrokerConnection(
         name=_required_str(item, "name"),
         user=_required_str(item, "user"),

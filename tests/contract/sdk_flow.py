@@ -1,5 +1,3 @@
-# SDK models type optional fields as Union[Unset, X]; the server always sends them.
-# mypy: disable-error-code="union-attr,arg-type"
 """Drive a live agentstats server through the agent registration flow with the real SDK.
 
 Run as a script (one SDK version per process): python sdk_flow.py BASE_URL TOKEN OFFERING_UUID
