@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "agentstats",
     "marketplace",
 ]
@@ -163,6 +164,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "AgentServiceStateEnum": "marketplace.models.AgentServiceState",
         "ObservableObjectTypeEnum": "marketplace.models.ObservableObjectType",
@@ -176,6 +180,11 @@ RABBITMQ_CONNECT_TIMEOUT = _env_float("RABBITMQ_CONNECT_TIMEOUT", default=2.0)
 RABBITMQ_READ_TIMEOUT = _env_float("RABBITMQ_READ_TIMEOUT", default=5.0)
 # Extra attempts for idempotent GETs after a connection error (never for writes).
 RABBITMQ_GET_RETRIES = int(_env_float("RABBITMQ_GET_RETRIES", default=1))
+
+# /metrics: a token (Authorization: Bearer <METRICS_TOKEN>) or a client address in
+# METRICS_ALLOWED_NETWORKS (CIDRs) is required; with neither configured it answers 403.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = _env_list("METRICS_ALLOWED_NETWORKS", default="127.0.0.1/32,::1/128")
 
 LOGGING = {
     "version": 1,
