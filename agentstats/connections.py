@@ -4,6 +4,7 @@ Pure: no database, no broker, no clock. Given the same rows and snapshot it give
 same report, so every rule here is unit-tested with plain values.
 """
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -102,6 +103,7 @@ class ConnectionSummary:
     total_queues: int
     queues_missing_on_broker: int
     queues_without_consumers: int
+    snapshot_taken_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,8 @@ def build_connection_report(
     agents = tuple(_build_agent_status(row, connections, queues) for row in rows)
     if connected is not None:
         agents = tuple(agent for agent in agents if agent.is_connected is connected)
-    return ConnectionReport(agents=agents, summary=summarize_agents(agents))
+    summary = dataclasses.replace(summarize_agents(agents), snapshot_taken_at=snapshot.taken_at)
+    return ConnectionReport(agents=agents, summary=summary)
 
 
 def summarize_agents(agents: Sequence[AgentStatus]) -> ConnectionSummary:

@@ -15,7 +15,7 @@ from agentstats.connections import (
 )
 from marketplace.models import AgentIdentity, AgentService, EventSubscription, format_queue_name
 from rmq.client import ManagementClient
-from rmq.snapshot import fetch_broker_snapshot
+from rmq.snapshot_cache import get_broker_snapshot
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ def list_agent_rows(filters: AgentFilters) -> list[AgentRow]:
 def fetch_connection_report(filters: AgentFilters, *, broker: ManagementClient) -> ConnectionReport:
     """Build the report; raises BrokerError when the broker cannot be asked."""
     rows = list_agent_rows(filters)
-    snapshot = fetch_broker_snapshot(broker)
+    snapshot = get_broker_snapshot(broker)
     return build_connection_report(rows, snapshot, connected=filters.connected)
 
 

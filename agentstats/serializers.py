@@ -184,6 +184,10 @@ class ConnectionSummaryOutputSerializer(serializers.Serializer):
     queues_without_consumers = serializers.IntegerField(
         help_text="Queues on the broker nobody consumes."
     )
+    snapshot_taken_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the broker was asked; snapshots are shared for BROKER_SNAPSHOT_TTL.",
+    )
 
 
 class ConnectionStatsOutputSerializer(serializers.Serializer):

@@ -186,6 +186,12 @@ RABBITMQ_GET_RETRIES = int(_env_float("RABBITMQ_GET_RETRIES", default=1))
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = _env_list("METRICS_ALLOWED_NETWORKS", default="127.0.0.1/32,::1/128")
 
+# How long one broker snapshot answers the stats (shared by every worker through the
+# cache); 0 asks the broker on every request. A failure is shared for at most
+# BROKER_FAILURE_TTL seconds so an outage answers fast without hiding a recovery.
+BROKER_SNAPSHOT_TTL = _env_float("BROKER_SNAPSHOT_TTL", default=2.0)
+BROKER_FAILURE_TTL = _env_float("BROKER_FAILURE_TTL", default=1.0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

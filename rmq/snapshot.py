@@ -7,7 +7,7 @@ byte counters.
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +50,7 @@ class BrokerSnapshot:
 
     connections: tuple[BrokerConnection, ...]
     queues: tuple[BrokerQueue, ...]
+    taken_at: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
 
 
 def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
@@ -59,9 +60,11 @@ def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
             client.get_json, ["connections"], params={"columns": CONNECTION_COLUMNS}
         )
         queues = pool.submit(client.get_json, ["queues"], params={"columns": QUEUE_COLUMNS})
+        taken_at = datetime.now(tz=UTC)
         return BrokerSnapshot(
             connections=parse_connections(connections.result()),
             queues=parse_queues(queues.result()),
+            taken_at=taken_at,
         )
 
 

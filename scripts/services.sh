@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL and RabbitMQ (management, stomp, web_stomp, event exchange)
+# Start the local PostgreSQL, RabbitMQ (management, stomp, web_stomp, event exchange) and Redis
 # when they are installed but not running. Every wait is bounded.
-#   scripts/services.sh postgres|rabbitmq|all   start what is missing; exit 1 if it stays down
+#   scripts/services.sh postgres|rabbitmq|redis|all   start what is missing; exit 1 if it stays down
 #   scripts/services.sh check-rabbitmq          exit 0 when the management API answers
 set -u
 
@@ -67,10 +67,27 @@ start_rabbitmq() {
     return 1
 }
 
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG; }
+
+start_redis() {
+    if redis_up; then say "Redis is running"; return 0; fi
+    if ! command -v redis-server >/dev/null 2>&1; then
+        say "Redis is not installed (apt-get install redis-server) and none answers on 6379"
+        return 1
+    fi
+    say "starting Redis"
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+        --appendonly no --dir /var/lib/redis --logfile /var/log/redis/agentstats.log || true
+    if wait_for 20 redis_up; then say "Redis is up"; return 0; fi
+    say "Redis did not come up within 20 s"; return 1
+}
+
 case "${1:-all}" in
     postgres) start_postgres ;;
     rabbitmq) start_rabbitmq ;;
-    all) rc=0; start_postgres || rc=1; start_rabbitmq || rc=1; exit $rc ;;
+    redis) start_redis ;;
+    all) rc=0; start_postgres || rc=1; start_rabbitmq || rc=1; start_redis || rc=1; exit $rc ;;
     check-rabbitmq) management_up >/dev/null 2>&1 ;;
-    *) echo "usage: $0 postgres|rabbitmq|all|check-rabbitmq" >&2; exit 2 ;;
+    *) echo "usage: $0 postgres|rabbitmq|redis|all|check-rabbitmq" >&2; exit 2 ;;
 esac

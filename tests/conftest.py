@@ -7,6 +7,7 @@ import pytest
 import requests
 import responses
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -31,6 +32,14 @@ def require_service(is_available: bool, reason: str) -> None:
     if IS_CI:
         pytest.fail(f"{reason} (CI=true: integration tests must not be skipped)")
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Cached broker snapshots and throttle counters never leak between tests."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import pytest
 import requests
 import responses
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -314,6 +315,8 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
         }
     ]
 
+    taken_at = datetime.fromisoformat(body["summary"].pop("snapshot_taken_at"))
+    assert abs((datetime.now(UTC) - taken_at).total_seconds()) < 60
     assert body["summary"] == {
         "total_agents": 2,
         "connected_agents": 1,
@@ -383,6 +386,7 @@ def _ask_with_every_subscription_connected(
     client: Any, broker: responses.RequestsMock, queues: list[Any]
 ) -> tuple[Any, int, int]:
     broker.reset()
+    cache.clear()  # each request must ask the broker, not reuse the shared snapshot
     _mock_broker(
         broker,
         connections=[

@@ -1,0 +1,184 @@
+"""Prometheus metrics of the fleet: one broker snapshot per scrape, bounded labels.
+
+Every scrape builds a fresh registry from one database read and one broker snapshot, so
+nothing about the fleet outlives the scrape. Only the snapshot's latency histogram and
+error counter accumulate across scrapes; they live here, outside the global registry.
+Labels are bounded by the number of states and offerings, never by agents or connections.
+"""
+
+import hmac
+import ipaddress
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from uuid import UUID
+
+from django.core.exceptions import ImproperlyConfigured
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from agentstats.connections import AgentRow, ConnectionReport, build_connection_report
+from agentstats.selectors import AgentFilters, list_agent_rows
+from marketplace.models import AgentServiceState
+from rmq.client import ManagementClient
+from rmq.exceptions import BrokerError
+from rmq.snapshot import BrokerSnapshot, fetch_broker_snapshot
+
+SERVICE_STATES = tuple(state.upper() for state in AgentServiceState.values)
+
+BROKER_SNAPSHOT_SECONDS = Histogram(
+    "agentstats_broker_snapshot_seconds",
+    "Time taken to read all connections and queues from the broker, failures included.",
+    registry=None,
+)
+BROKER_SNAPSHOT_ERRORS = Counter(
+    "agentstats_broker_snapshot_errors",
+    "Broker snapshots that failed (refused, timed out, rejected or unusable).",
+    registry=None,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetScrape:
+    """What one scrape saw: the agents, and the merged report unless the broker failed."""
+
+    rows: tuple[AgentRow, ...]
+    report: ConnectionReport | None
+
+
+def scrape_fleet(*, broker: ManagementClient) -> FleetScrape:
+    """Read the agents and one timed broker snapshot; a broker failure is counted, not raised."""
+    rows = tuple(list_agent_rows(AgentFilters()))
+    try:
+        snapshot = _fetch_timed_snapshot(broker)
+    except BrokerError:
+        BROKER_SNAPSHOT_ERRORS.inc()
+        return FleetScrape(rows=rows, report=None)
+    return FleetScrape(rows=rows, report=build_connection_report(rows, snapshot))
+
+
+def build_metrics_registry(*, broker: ManagementClient) -> CollectorRegistry:
+    """A fresh registry holding this scrape's gauges and the snapshot latency and errors."""
+    registry = CollectorRegistry()
+    registry.register(BROKER_SNAPSHOT_SECONDS)
+    registry.register(BROKER_SNAPSHOT_ERRORS)
+    registry.register(FleetCollector(scrape_fleet(broker=broker)))
+    return registry
+
+
+class FleetCollector:
+    """Gauges of one scrape; the broker-derived ones are left out when the broker failed."""
+
+    def __init__(self, scrape: FleetScrape) -> None:
+        self.scrape = scrape
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield broker_up, services by state and, with a snapshot, agents and queues."""
+        report = self.scrape.report
+        yield GaugeMetricFamily(
+            "agentstats_broker_up",
+            "1 when this scrape's broker snapshot succeeded, 0 when it failed.",
+            value=0 if report is None else 1,
+        )
+        yield _services_by_state(self.scrape.rows)
+        if report is not None:
+            yield from _agents_and_queues(report)
+
+
+def is_metrics_request_allowed(
+    *,
+    authorization: str,
+    remote_addr: str,
+    token: str,
+    allowed_networks: Sequence[str],
+) -> bool:
+    """True for `Bearer <token>` (when a token is set) or a client on an allowed network."""
+    return _has_metrics_token(authorization, token=token) or _is_on_networks(
+        remote_addr, networks=parse_metrics_networks(tuple(allowed_networks))
+    )
+
+
+@lru_cache(maxsize=8)
+def parse_metrics_networks(
+    networks: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Parse the allow-listed CIDRs; a malformed one is a configuration error."""
+    try:
+        return tuple(ipaddress.ip_network(network, strict=False) for network in networks)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {exc}") from exc
+
+
+def _fetch_timed_snapshot(broker: ManagementClient) -> BrokerSnapshot:
+    with BROKER_SNAPSHOT_SECONDS.time():
+        return fetch_broker_snapshot(broker)
+
+
+def _services_by_state(rows: Iterable[AgentRow]) -> GaugeMetricFamily:
+    tally = Tally(service.state for row in rows for service in row.services)
+    family = GaugeMetricFamily(
+        "agentstats_services", "Agent services by reported state.", labels=["state"]
+    )
+    for state in SERVICE_STATES:
+        family.add_metric([state], tally[state])
+    return family
+
+
+def _agents_and_queues(report: ConnectionReport) -> Iterator[GaugeMetricFamily]:
+    agents = GaugeMetricFamily(
+        "agentstats_agents",
+        "Agents by whether one of their subscriptions has a live broker connection.",
+        labels=["status"],
+    )
+    agents.add_metric(["connected"], report.summary.connected_agents)
+    agents.add_metric(["disconnected"], report.summary.disconnected_agents)
+    yield agents
+
+    # Offering names need not be unique, so the uuid keeps the series apart.
+    names: dict[UUID, str] = {}
+    queues: dict[UUID, dict[tuple[str, str], tuple[int, int]]] = {}
+    for agent in report.agents:
+        names[agent.row.offering_uuid] = agent.row.offering_name
+        per_offering = queues.setdefault(agent.row.offering_uuid, {})
+        for queue in agent.queues:
+            per_offering[(queue.vhost, queue.name)] = (queue.messages, queue.consumers)
+    labels = ["offering_uuid", "offering"]
+    messages = GaugeMetricFamily(
+        "agentstats_queued_messages",
+        "Messages waiting in the subscription queues of an offering's agents.",
+        labels=labels,
+    )
+    consumers = GaugeMetricFamily(
+        "agentstats_queue_consumers",
+        "Consumers reading the subscription queues of an offering's agents.",
+        labels=labels,
+    )
+    for offering_uuid, per_offering in sorted(queues.items(), key=lambda item: names[item[0]]):
+        label_values = [str(offering_uuid), names[offering_uuid]]
+        messages.add_metric(label_values, sum(depth for depth, _ in per_offering.values()))
+        consumers.add_metric(label_values, sum(count for _, count in per_offering.values()))
+    yield messages
+    yield consumers
+
+
+def _has_metrics_token(authorization: str, *, token: str) -> bool:
+    if not token:
+        return False
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.strip().encode(), token.encode())
+
+
+def _is_on_networks(
+    remote_addr: str, *, networks: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        address = ipaddress.ip_address(remote_addr)
+    except ValueError:
+        return False
+    # A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)

@@ -1,0 +1,165 @@
+"""The shared broker snapshot: one fetch per TTL, single flight, failures never hidden."""
+
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+import requests
+import responses
+from django.core.cache import caches
+
+from rmq import snapshot_cache
+from rmq.client import ManagementClient
+from rmq.exceptions import BrokerUnavailable
+from rmq.snapshot import BrokerSnapshot
+from tests.conftest import require_service
+
+CONNECTIONS = re.compile(r".*/api/connections.*")
+QUEUES = re.compile(r".*/api/queues.*")
+
+
+def make_client() -> ManagementClient:
+    return ManagementClient(
+        "http://broker.test:15672", user="u", password="p", connect_timeout=1, read_timeout=1
+    )
+
+
+def slow_answer(delay: float, body: str = "[]"):
+    def callback(request):
+        time.sleep(delay)
+        return (200, {"Content-Type": "application/json"}, body)
+
+    return callback
+
+
+def test_snapshots_within_the_ttl_share_one_broker_fetch(broker, settings):
+    # given a 30 s TTL
+    settings.BROKER_SNAPSHOT_TTL = 30
+    broker.add(responses.GET, CONNECTIONS, json=[])
+    broker.add(responses.GET, QUEUES, json=[])
+
+    # when three requests ask for a snapshot
+    snapshots = [snapshot_cache.get_broker_snapshot(make_client()) for _ in range(3)]
+
+    # then the broker was asked once (two bulk calls) and all got the same picture
+    assert len(broker.calls) == 2
+    assert snapshots[0] == snapshots[1] == snapshots[2]
+
+
+def test_an_expired_snapshot_is_fetched_again(broker, settings, monkeypatch):
+    settings.BROKER_SNAPSHOT_TTL = 2
+    broker.add(responses.GET, CONNECTIONS, json=[])
+    broker.add(responses.GET, QUEUES, json=[])
+    first = snapshot_cache.get_broker_snapshot(make_client())
+
+    # when the TTL has passed
+    later = time.time() + 3
+    monkeypatch.setattr(snapshot_cache.time, "time", lambda: later)
+    second = snapshot_cache.get_broker_snapshot(make_client())
+
+    # then the broker was asked again
+    assert len(broker.calls) == 4
+    assert second is not first
+
+
+def test_an_expired_snapshot_is_never_served_when_the_broker_is_down(broker, settings, monkeypatch):
+    # given a cached snapshot
+    settings.BROKER_SNAPSHOT_TTL = 2
+    broker.add(responses.GET, CONNECTIONS, json=[])
+    broker.add(responses.GET, QUEUES, json=[])
+    snapshot_cache.get_broker_snapshot(make_client())
+
+    # when it has expired and the broker refuses connections
+    broker.reset()
+    broker.add(responses.GET, CONNECTIONS, body=requests.ConnectionError("refused"))
+    broker.add(responses.GET, QUEUES, body=requests.ConnectionError("refused"))
+    later = time.time() + 3
+    monkeypatch.setattr(snapshot_cache.time, "time", lambda: later)
+
+    # then the caller gets the outage, not the stale picture
+    with pytest.raises(BrokerUnavailable):
+        snapshot_cache.get_broker_snapshot(make_client())
+
+
+def test_a_failure_is_shared_briefly_so_an_outage_does_not_hammer_the_broker(broker, settings):
+    settings.BROKER_SNAPSHOT_TTL = 30
+    settings.BROKER_FAILURE_TTL = 30
+    broker.add(responses.GET, CONNECTIONS, body=requests.ConnectionError("refused"))
+    broker.add(responses.GET, QUEUES, body=requests.ConnectionError("refused"))
+
+    with pytest.raises(BrokerUnavailable):
+        snapshot_cache.get_broker_snapshot(make_client())
+    calls_after_first = len(broker.calls)
+    with pytest.raises(BrokerUnavailable):
+        snapshot_cache.get_broker_snapshot(make_client())
+
+    assert len(broker.calls) == calls_after_first
+
+
+def test_zero_ttl_asks_the_broker_every_time(broker, settings):
+    settings.BROKER_SNAPSHOT_TTL = 0
+    broker.add(responses.GET, CONNECTIONS, json=[])
+    broker.add(responses.GET, QUEUES, json=[])
+
+    snapshot_cache.get_broker_snapshot(make_client())
+    snapshot_cache.get_broker_snapshot(make_client())
+
+    assert len(broker.calls) == 4
+
+
+def run_concurrent_pollers(count: int) -> list[BrokerSnapshot]:
+    barrier = threading.Barrier(count)
+
+    def poll(_: int) -> BrokerSnapshot:
+        barrier.wait()
+        return snapshot_cache.get_broker_snapshot(make_client())
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(poll, range(count)))
+
+
+def test_concurrent_pollers_cause_one_fetch_and_wait_for_it(broker, settings):
+    # given a broker that takes 0.3 s to answer
+    settings.BROKER_SNAPSHOT_TTL = 30
+    broker.add_callback(responses.GET, CONNECTIONS, callback=slow_answer(0.3))
+    broker.add_callback(responses.GET, QUEUES, callback=slow_answer(0.3))
+
+    # when 16 pollers ask at the same moment
+    snapshots = run_concurrent_pollers(16)
+
+    # then the broker saw exactly one snapshot and everyone got it
+    assert len(broker.calls) == 2
+    assert all(snapshot == snapshots[0] for snapshot in snapshots)
+
+
+@pytest.fixture
+def redis_cache(settings):
+    """The real Redis as the shared cache, as CACHE_URL=redis://... configures it."""
+    try:
+        is_up = bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        is_up = False
+    require_service(is_up, "Redis on 127.0.0.1:6379")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:6379/15",
+        }
+    }
+    caches["default"].clear()
+    yield
+    caches["default"].clear()
+
+
+def test_concurrent_pollers_share_one_fetch_through_redis(broker, settings, redis_cache):
+    settings.BROKER_SNAPSHOT_TTL = 30
+    broker.add_callback(responses.GET, CONNECTIONS, callback=slow_answer(0.3))
+    broker.add_callback(responses.GET, QUEUES, callback=slow_answer(0.3))
+
+    snapshots = run_concurrent_pollers(16)
+
+    assert len(broker.calls) == 2
+    assert all(snapshot == snapshots[0] for snapshot in snapshots)
