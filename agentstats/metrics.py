@@ -6,9 +6,9 @@ error counter accumulate across scrapes; they live here, outside the global regi
 Labels are bounded by the number of states and offerings, never by agents or connections.
 """
 
+import collections
 import hmac
 import ipaddress
-from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -116,7 +116,7 @@ def _fetch_timed_snapshot(broker: ManagementClient) -> BrokerSnapshot:
 
 
 def _services_by_state(rows: Iterable[AgentRow]) -> GaugeMetricFamily:
-    tally = Tally(service.state for row in rows for service in row.services)
+    tally = collections.Counter(service.state for row in rows for service in row.services)
     family = GaugeMetricFamily(
         "agentstats_services", "Agent services by reported state.", labels=["state"]
     )
@@ -154,7 +154,9 @@ def _agents_and_queues(report: ConnectionReport) -> Iterator[GaugeMetricFamily]:
         "Consumers reading the subscription queues of an offering's agents.",
         labels=labels,
     )
-    for offering_uuid, per_offering in sorted(queues.items(), key=lambda item: names[item[0]]):
+    for offering_uuid, per_offering in sorted(
+        queues.items(), key=lambda item: (names[item[0]], str(item[0]))
+    ):
         label_values = [str(offering_uuid), names[offering_uuid]]
         messages.add_metric(label_values, sum(depth for depth, _ in per_offering.values()))
         consumers.add_metric(label_values, sum(count for _, count in per_offering.values()))

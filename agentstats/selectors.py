@@ -13,7 +13,13 @@ from agentstats.connections import (
     SubscriptionRow,
     build_connection_report,
 )
-from marketplace.models import AgentIdentity, AgentService, EventSubscription, format_queue_name
+from marketplace.models import (
+    AgentIdentity,
+    AgentService,
+    EventSubscription,
+    EventSubscriptionQueue,
+    format_queue_name,
+)
 from rmq.client import ManagementClient
 from rmq.snapshot_cache import get_broker_snapshot
 
@@ -47,7 +53,9 @@ def _filtered_identities(filters: AgentFilters) -> QuerySet[AgentIdentity]:
         Prefetch(
             "event_subscriptions",
             queryset=EventSubscription.objects.select_related("user").prefetch_related(
-                "queues__offering"
+                Prefetch(
+                    "queues", queryset=EventSubscriptionQueue.objects.select_related("offering")
+                )
             ),
         ),
     )

@@ -4,10 +4,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from agentstats.metrics_views import metrics_view
 from agentstats.views import ConnectionStatsView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path(
         "api/marketplace-site-agent-connection-stats/",
         ConnectionStatsView.as_view(),
