@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from rest_framework.authtoken.models import TokenProxy
 
 from agentstats.models import User
 
@@ -15,3 +16,8 @@ class UserAdmin(DjangoUserAdmin):
         *(DjangoUserAdmin.fieldsets or ()),
         ("agentstats", {"fields": ("uuid", "is_support")}),
     )
+
+
+# A token's primary key is the key itself, so any admin page of tokens would print it
+# (in links and checkboxes). Tokens are managed with `manage.py drf_create_token [-r]`.
+admin.site.unregister(TokenProxy)

@@ -4,6 +4,10 @@ Every scrape builds a fresh registry from one database read and one broker snaps
 nothing about the fleet outlives the scrape. Only the snapshot's latency histogram and
 error counter accumulate across scrapes; they live here, outside the global registry.
 Labels are bounded by the number of states and offerings, never by agents or connections.
+
+A scrape asks the broker itself instead of reusing the stats endpoint's shared snapshot:
+the latency and `agentstats_broker_up` then describe the broker at scrape time, and a
+scraper's interval is far longer than the sharing TTL anyway.
 """
 
 import collections

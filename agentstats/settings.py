@@ -135,6 +135,9 @@ AGENT_CONFIG_MAX_LENGTH = int(_env_float("AGENT_CONFIG_MAX_LENGTH", default=65_5
 # Largest accepted service statistics document, in bytes of JSON.
 AGENT_STATISTICS_MAX_BYTES = int(_env_float("AGENT_STATISTICS_MAX_BYTES", default=65_536))
 
+# Writes one user (agent token) may make to the agent API, e.g. "300/min"; empty: no limit.
+AGENT_WRITE_THROTTLE_RATE = os.environ.get("AGENT_WRITE_THROTTLE_RATE", "300/min")
+
 # Oldest agent version reported as compatible; empty means any parseable version is.
 AGENT_MINIMUM_VERSION = os.environ.get("AGENT_MINIMUM_VERSION", "")
 

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from agentstats.models import User
 from agentstats.permissions import IsAgentManagerOrReader
 from agentstats.serializers import ErrorOutputSerializer
+from agentstats.throttling import AgentWriteThrottle
 from marketplace import selectors, services
 from marketplace.models import (
     AgentIdentity,
@@ -63,6 +64,7 @@ class AgentObjectViewSet(viewsets.GenericViewSet):
     lookup_field = "uuid"
     lookup_value_regex = UUID_PATH_PATTERN
     permission_classes = [IsAgentManagerOrReader]
+    throttle_classes = [AgentWriteThrottle]
 
     def visible_queryset(self, user: User) -> QuerySet[Any]:
         raise NotImplementedError

@@ -8,6 +8,7 @@ import requests
 import responses
 from django.conf import settings
 from django.core.cache import cache
+from django.core.servers.basehttp import WSGIServer
 from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -22,6 +23,9 @@ from tests.factories import (
 )
 
 IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# The live server's listen backlog is 10; the concurrency tests open 50 connections at once.
+WSGIServer.request_queue_size = 128
 MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 
 

@@ -1,0 +1,80 @@
+"""Print the fleet's connection status; the exit code says whether every agent is connected.
+
+Exit codes, for cron and monitoring checks: 0 every matching agent is connected (or none
+matches), 1 at least one is disconnected, 2 a filter is invalid, 3 the broker cannot be
+asked.
+"""
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from rest_framework.renderers import JSONRenderer
+
+from agentstats.connections import ConnectionReport
+from agentstats.fleet_table import render_fleet_table
+from agentstats.selectors import AgentFilters, fetch_connection_report
+from agentstats.serializers import ConnectionStatsOutputSerializer, ConnectionStatsQuerySerializer
+from rmq.client import ManagementClient
+from rmq.exceptions import BrokerError
+
+EXIT_DISCONNECTED = 1
+EXIT_INVALID_FILTERS = 2
+EXIT_BROKER_UNAVAILABLE = 3
+FILTER_OPTIONS = ("offering_uuid", "customer_uuid", "connected", "service_state", "name")
+
+
+class Command(BaseCommand):
+    help = (
+        "Show every agent's broker connection, services and queued messages; exit 1 when "
+        "an agent matching the filters is disconnected, 3 when the broker cannot be asked."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="The API's JSON document.")
+        parser.add_argument("--offering-uuid", help="Only this offering.")
+        parser.add_argument("--customer-uuid", help="Only this customer's offerings.")
+        parser.add_argument("--connected", help="true: only connected agents; false: only not.")
+        parser.add_argument("--service-state", help="Only agents with a service in this state.")
+        parser.add_argument("--name", help="Only agents whose name contains this (any case).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = _fetch_report(_parse_filters(options))
+        self.stdout.write(_render_report(report, as_json=options["json"]))
+        summary = report.summary
+        if summary.disconnected_agents:
+            raise CommandError(
+                f"{summary.disconnected_agents} of {summary.total_agents} matching agents "
+                "are disconnected.",
+                returncode=EXIT_DISCONNECTED,
+            )
+
+
+def _parse_filters(options: dict[str, Any]) -> AgentFilters:
+    """Validate the filter options exactly as the API validates its query."""
+    given = {key: options[key] for key in FILTER_OPTIONS if options[key] is not None}
+    query = ConnectionStatsQuerySerializer(data=given)
+    if not query.is_valid():
+        fields = "; ".join(
+            f"--{field.replace('_', '-')}: {' '.join(str(message) for message in messages)}"
+            for field, messages in query.errors.items()
+        )
+        raise CommandError(f"Invalid filters: {fields}", returncode=EXIT_INVALID_FILTERS)
+    return query.to_filters()
+
+
+def _fetch_report(filters: AgentFilters) -> ConnectionReport:
+    try:
+        return fetch_connection_report(filters, broker=ManagementClient.from_settings())
+    except BrokerError as exc:
+        # The broker errors name the failure, never the URL or credentials.
+        raise CommandError(
+            f"The message broker cannot be asked: {exc}", returncode=EXIT_BROKER_UNAVAILABLE
+        ) from exc
+
+
+def _render_report(report: ConnectionReport, *, as_json: bool) -> str:
+    if not as_json:
+        return render_fleet_table(report)
+    data = ConnectionStatsOutputSerializer(report).data
+    return JSONRenderer().render(data, renderer_context={"indent": 2}).decode()
