@@ -205,7 +205,18 @@ LOGGING = {
 }
 
 if not DEBUG:
+    # Production: HTTPS only. Behind a TLS-terminating proxy set
+    # TRUST_X_FORWARDED_PROTO=true so Django knows a request came in over HTTPS.
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = int(_env_float("SECURE_HSTS_SECONDS", default=31_536_000))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", default=False)
+    if _env_bool("TRUST_X_FORWARDED_PROTO", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # The service's own health probes and metrics scrapes may come over plain HTTP inside
+    # the private network.
+    SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"

@@ -1,6 +1,10 @@
 """docker-compose.yml stays consistent with the settings (no Docker engine runs in CI)."""
 
+import os
 import re
+import secrets
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -40,3 +44,25 @@ def test_compose_points_the_app_at_its_own_postgres_and_rabbitmq():
     plugins = (ROOT / "docker" / "rabbitmq-enabled-plugins").read_text()
     for plugin in ("rabbitmq_management", "rabbitmq_web_stomp", "rabbitmq_stomp"):
         assert plugin in plugins
+
+
+def test_deploy_checks_are_clean_when_configured_as_in_docker_compose():
+    # given the app's environment from docker-compose.yml, with a real-looking secret
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = {"PATH": os.environ["PATH"], **compose["services"]["app"]["environment"]}
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+
+    # when Django's deployment checklist runs
+    completed = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    # then it finds nothing to warn about
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    assert "System check identified no issues" in completed.stdout

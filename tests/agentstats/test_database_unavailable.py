@@ -30,6 +30,7 @@ def server_without_database() -> Iterator[str]:
         SECRET_KEY="test-only-secret-key",
         ALLOWED_HOSTS="127.0.0.1",
         DEBUG="false",
+        SECURE_SSL_REDIRECT="false",
     )
     process = subprocess.Popen(  # noqa: S603 - our own app under gunicorn
         [
