@@ -184,6 +184,8 @@ RABBITMQ_CONNECT_TIMEOUT = _env_float("RABBITMQ_CONNECT_TIMEOUT", default=2.0)
 RABBITMQ_READ_TIMEOUT = _env_float("RABBITMQ_READ_TIMEOUT", default=5.0)
 # Extra attempts for idempotent GETs after a connection error (never for writes).
 RABBITMQ_GET_RETRIES = int(_env_float("RABBITMQ_GET_RETRIES", default=1))
+# Largest management-API answer read (bytes); a larger one is a broker error, not a crash.
+RABBITMQ_MAX_RESPONSE_BYTES = int(_env_float("RABBITMQ_MAX_RESPONSE_BYTES", default=64 * 2**20))
 
 # /metrics: a token (Authorization: Bearer <METRICS_TOKEN>) or a client address in
 # METRICS_ALLOWED_NETWORKS (CIDRs) is required; with neither configured it answers 403.

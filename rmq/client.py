@@ -3,11 +3,13 @@
 import functools
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import requests
+import urllib3
 from django.conf import settings
 
 from rmq.exceptions import BrokerResponseError, BrokerUnavailable
@@ -29,8 +31,10 @@ class ManagementClient:
         connect_timeout: float,
         read_timeout: float,
         get_retries: int = 0,
+        max_response_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.max_response_bytes = max_response_bytes
         self.user = user
         self.timeout = (connect_timeout, read_timeout)
         self.get_retries = get_retries
@@ -48,6 +52,7 @@ class ManagementClient:
             settings.RABBITMQ_CONNECT_TIMEOUT,
             settings.RABBITMQ_READ_TIMEOUT,
             settings.RABBITMQ_GET_RETRIES,
+            settings.RABBITMQ_MAX_RESPONSE_BYTES,
         )
 
     def build_url(self, segments: Sequence[str]) -> str:
@@ -60,8 +65,10 @@ class ManagementClient:
         """GET a management resource and return its parsed JSON body."""
         attempts = 1 + self.get_retries
         for attempt in range(attempts):
+            deadline = time.monotonic() + self.timeout[0] + self.timeout[1]
             try:
-                response = self._send("GET", segments, params=params)
+                response = self._send("GET", segments, params=params, stream=True)
+                body = self._read_body(response, deadline=deadline, resource=segments[0])
             except BrokerUnavailable as exc:
                 # Retry only a refused/reset connection: a timeout already spent the budget.
                 cause = exc.__cause__
@@ -72,12 +79,40 @@ class ManagementClient:
                     continue
                 raise
             try:
-                return response.json()
-            except (json.JSONDecodeError, requests.exceptions.JSONDecodeError) as exc:
+                return json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                 raise BrokerResponseError(
                     f"management API returned a body that is not JSON for {segments[0]}"
                 ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_body(self, response: requests.Response, *, deadline: float, resource: str) -> bytes:
+        """Read a streamed body within the call's total time budget and size cap.
+
+        The read timeout bounds each socket read, not the whole answer: a server that
+        drips bytes would hold the worker forever without this deadline.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := response.raw.read1(65536, decode_content=True):
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise BrokerResponseError(
+                        f"management API answer for {resource} exceeds "
+                        f"{self.max_response_bytes} bytes"
+                    )
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailable(
+                        f"RabbitMQ management API did not finish answering {resource} in time"
+                    )
+                chunks.append(chunk)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            logger.warning("broker management API answer broke off: GET %s", resource)
+            raise BrokerUnavailable("RabbitMQ management API answer broke off") from exc
+        finally:
+            response.close()
+        return b"".join(chunks)
 
     def put(self, segments: Sequence[str], *, body: Mapping[str, JSONValue]) -> None:
         """PUT (create or update) a management resource; never retried."""
@@ -95,11 +130,17 @@ class ManagementClient:
         params: Mapping[str, str] | None = None,
         body: Mapping[str, JSONValue] | None = None,
         allow_not_found: bool = False,
+        stream: bool = False,
     ) -> requests.Response:
         resource = segments[0] if segments else ""
         try:
             response = self.session.request(
-                method, self.build_url(segments), params=params, json=body, timeout=self.timeout
+                method,
+                self.build_url(segments),
+                params=params,
+                json=body,
+                timeout=self.timeout,
+                stream=stream,
             )
         except requests.Timeout as exc:
             logger.warning("broker management API timed out: %s %s", method, resource)
@@ -130,6 +171,7 @@ def _client_for(
     connect_timeout: float,
     read_timeout: float,
     get_retries: int,
+    max_response_bytes: int,
 ) -> ManagementClient:
     return ManagementClient(
         base_url,
@@ -138,4 +180,5 @@ def _client_for(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         get_retries=get_retries,
+        max_response_bytes=max_response_bytes,
     )

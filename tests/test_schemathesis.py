@@ -40,7 +40,7 @@ class World:
 
 
 @pytest.fixture
-def world(transactional_db, real_broker, settings) -> World:
+def world(transactional_db, real_broker, settings):
     settings.AGENT_WRITE_THROTTLE_RATE = ""
     owner = UserFactory()
     offering = OfferingFactory(customer=CustomerFactory(owners=[owner]))
