@@ -9,7 +9,7 @@ DEV_ENV := DEBUG=true
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agentstats
 TEST_ENV := SECRET_KEY=test-only-secret-key DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test lint install services clean
+.PHONY: run test lint install services browser clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -35,14 +35,45 @@ run: $(STAMP)
 	  "Start one: sudo rabbitmq-plugins enable rabbitmq_management rabbitmq_stomp rabbitmq_web_stomp && sudo rabbitmq-server -detached" \
 	  "   or with Docker: docker compose up -d rabbitmq" \
 	  "Until then, broker-backed calls answer 503 broker_unavailable."
-	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+	@# The server runs in the background so that, once it answers (bounded wait) and a broker
+	@# does, the connection observer and a small simulated fleet start beside it; Ctrl-C
+	@# stops all three.
+	@server=; fleet=; observer=; \
+	trap 'kill $$fleet $$observer $$server 2>/dev/null; wait; exit 130' INT TERM; \
+	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000 & server=$$!; \
+	is_up=false; for _ in $$(seq 30); do \
+	  if curl -s -o /dev/null -m 2 http://127.0.0.1:8000/admin/login/; then is_up=true; break; fi; \
+	  kill -0 $$server 2>/dev/null || break; sleep 1; \
+	done; \
+	if ! $$is_up; then \
+	  echo "Simulated fleet skipped: the server did not answer on 127.0.0.1:8000."; \
+	elif scripts/services.sh check-rabbitmq; then \
+	  echo "Connection observer: watching RabbitMQ's event exchange."; \
+	  $(DEV_ENV) $(BIN)/python manage.py observe_connections & observer=$$!; \
+	  echo "Simulated fleet: 5 agents of user demo-sim, 1 flapping; a status line every 30 s."; \
+	  $(DEV_ENV) $(BIN)/python manage.py simulate_fleet --agents 5 --owner demo-sim \
+	    --flap-share 0.2 --status-seconds 30 & fleet=$$!; \
+	else \
+	  echo "Simulated fleet skipped: no RabbitMQ answers."; \
+	fi; \
+	wait $$server; status=$$?; \
+	[ -z "$$fleet" ] || { kill $$fleet 2>/dev/null; wait $$fleet; }; \
+	[ -z "$$observer" ] || { kill $$observer 2>/dev/null; wait $$observer; }; \
+	exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(TEST_ENV) $(BIN)/mypy .
 
-test: $(STAMP) services lint
+# The browser test drives Debian's Chromium through Debian's chromedriver (never a browser
+# download). Installed when missing; if that fails, the test says so (and fails under CI=true).
+browser:
+	-@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { timeout 300 apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq chromium chromium-driver; }
+
+test: $(STAMP) services browser lint
 	$(TEST_ENV) $(BIN)/python manage.py check
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null

@@ -28,6 +28,7 @@ from rmq.snapshot_cache import get_broker_snapshot
 class AgentFilters:
     """What the caller narrowed the fleet to; None means no narrowing."""
 
+    agent_uuid: UUID | None = None
     offering_uuid: UUID | None = None
     customer_uuid: UUID | None = None
     service_state: str | None = None
@@ -59,6 +60,8 @@ def _filtered_identities(filters: AgentFilters) -> QuerySet[AgentIdentity]:
             ),
         ),
     )
+    if filters.agent_uuid is not None:
+        queryset = queryset.filter(uuid=filters.agent_uuid)
     if filters.offering_uuid is not None:
         queryset = queryset.filter(offering__uuid=filters.offering_uuid)
     if filters.customer_uuid is not None:

@@ -198,6 +198,22 @@ METRICS_ALLOWED_NETWORKS = _env_list("METRICS_ALLOWED_NETWORKS", default="127.0.
 BROKER_SNAPSHOT_TTL = _env_float("BROKER_SNAPSHOT_TTL", default=2.0)
 BROKER_FAILURE_TTL = _env_float("BROKER_FAILURE_TTL", default=1.0)
 
+# How often the admin's fleet dashboard refreshes its table in place, in seconds.
+DASHBOARD_REFRESH_SECONDS = _env_float("DASHBOARD_REFRESH_SECONDS", default=5.0)
+
+# The connection envelope's thresholds (seconds unless named otherwise); see
+# marketplace/connection_status.py for the rules they feed.
+AGENT_HEALTHY_SEEN_SECONDS = _env_float("AGENT_HEALTHY_SEEN_SECONDS", default=600)
+AGENT_OFFLINE_AFTER_SECONDS = _env_float("AGENT_OFFLINE_AFTER_SECONDS", default=1800)
+AGENT_DEGRADED_WINDOW_SECONDS = _env_float("AGENT_DEGRADED_WINDOW_SECONDS", default=900)
+AGENT_FLAP_THRESHOLD = int(_env_float("AGENT_FLAP_THRESHOLD", default=5))
+OBSERVER_STALE_AFTER_SECONDS = _env_float("OBSERVER_STALE_AFTER_SECONDS", default=60)
+# How often the observer beats and re-checks every connection against the management API.
+OBSERVER_HEARTBEAT_SECONDS = _env_float("OBSERVER_HEARTBEAT_SECONDS", default=10)
+OBSERVER_RECONCILE_SECONDS = _env_float("OBSERVER_RECONCILE_SECONDS", default=60)
+# AMQP URL the observer consumes RabbitMQ's event exchange with.
+RABBITMQ_AMQP_URL = os.environ.get("RABBITMQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,13 +1,17 @@
 """The connection-stats endpoint: one trustworthy picture of the fleet."""
 
+from uuid import UUID
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agentstats.permissions import IsStaffOrSupport
-from agentstats.selectors import fetch_connection_report
+from agentstats.selectors import AgentFilters, fetch_connection_report
 from agentstats.serializers import (
+    AgentConnectionOutputSerializer,
     ConnectionStatsOutputSerializer,
     ConnectionStatsQuerySerializer,
     ErrorOutputSerializer,
@@ -41,3 +45,29 @@ class ConnectionStatsView(APIView):
             query.to_filters(), broker=ManagementClient.from_settings()
         )
         return Response(ConnectionStatsOutputSerializer(report).data)
+
+
+class ConnectionStatsDetailView(APIView):
+    """One agent, in the list's shape, with its live connection status."""
+
+    permission_classes = [IsStaffOrSupport]
+
+    @extend_schema(
+        operation_id="marketplace_site_agent_connection_stats_agent_retrieve",
+        tags=["marketplace-site-agent-connection-stats"],
+        responses={
+            200: AgentConnectionOutputSerializer,
+            404: OpenApiResponse(ErrorOutputSerializer, description="No such agent."),
+            503: OpenApiResponse(ErrorOutputSerializer, description="The broker cannot be asked."),
+        },
+    )
+    def get(self, request: Request, uuid: str) -> Response:
+        try:
+            agent_uuid = UUID(uuid)
+        except ValueError as exc:
+            raise NotFound("No such agent.") from exc
+        filters = AgentFilters(agent_uuid=agent_uuid)
+        report = fetch_connection_report(filters, broker=ManagementClient.from_settings())
+        if not report.agents:
+            raise NotFound("No such agent.")
+        return Response(AgentConnectionOutputSerializer(report.agents[0]).data)

@@ -5,8 +5,11 @@ states, statistics) is read-only here: the agent is its source of truth.
 """
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from marketplace.models import (
+    AgentConnectionEvent,
+    AgentConnectionState,
     AgentIdentity,
     AgentProcessor,
     AgentService,
@@ -119,3 +122,72 @@ class EventSubscriptionQueueAdmin(admin.ModelAdmin):
     search_fields = ("uuid", "event_subscription__uuid", "offering__name")
     list_select_related = ("event_subscription", "offering")
     readonly_fields = ("uuid", "created", "modified")
+
+
+@admin.register(AgentConnectionEvent)
+class AgentConnectionEventAdmin(admin.ModelAdmin):
+    """The agents' connect/disconnect timeline (filter by agent for one agent's)."""
+
+    list_display = (
+        "occurred_at",
+        "identity",
+        "kind",
+        "reason",
+        "transport",
+        "peer_host",
+        "node",
+        "connection_name",
+    )
+    list_filter = ("kind", "reason", "transport", "identity__offering")
+    search_fields = ("identity__name", "connection_name", "peer_host")
+    list_select_related = ("identity",)
+    date_hierarchy = "occurred_at"
+    readonly_fields = (
+        "uuid",
+        "identity",
+        "kind",
+        "occurred_at",
+        "connection_name",
+        "subscription_uuid",
+        "node",
+        "peer_host",
+        "transport",
+        "reason",
+        "recorded_at",
+    )
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # One agent's timeline: the fleet dashboard links here with ?identity__uuid=<uuid>.
+        if lookup == "identity__uuid":
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(AgentConnectionState)
+class AgentConnectionStateAdmin(admin.ModelAdmin):
+    """What the observer and the agents' own calls say about each agent, read-only."""
+
+    list_display = (
+        "identity",
+        "transport",
+        "connected_since",
+        "owner_pod",
+        "last_seen",
+        "dispatches_succeeded",
+        "dispatches_failed",
+    )
+    list_filter = ("transport",)
+    search_fields = ("identity__name",)
+    list_select_related = ("identity",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: object = None) -> list[str]:
+        return [field.name for field in AgentConnectionState._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -152,3 +152,26 @@ def can_manage_object(user: User, obj: object) -> bool:
 def find_offering(offering_uuid: UUID) -> Offering | None:
     """Return the offering with this uuid, or None."""
     return Offering.objects.select_related("customer").filter(uuid=offering_uuid).first()
+
+
+def identity_of_object(obj: object) -> AgentIdentity | None:
+    """The agent an API object belongs to, if any."""
+    if isinstance(obj, AgentIdentity):
+        return obj
+    if isinstance(obj, AgentService):
+        return obj.identity
+    if isinstance(obj, AgentProcessor):
+        return obj.service.identity
+    if isinstance(obj, EventSubscription):
+        return obj.agent_identity
+    if isinstance(obj, EventSubscriptionQueue):
+        return obj.event_subscription.agent_identity
+    return None
+
+
+def is_agent_principal(user: User, identity: AgentIdentity) -> bool:
+    """Whether the caller is the agent itself (its creator or its customer's owner), as
+    opposed to staff acting on it: only the agent's own calls count as it being seen."""
+    if identity.created_by_id == user.pk:
+        return True
+    return identity.offering.customer.owners.filter(pk=user.pk).exists()

@@ -2,6 +2,7 @@
 
 from rest_framework.routers import DefaultRouter
 
+from marketplace.envelope_views import AgentConnectionViewSet
 from marketplace.views import (
     AgentIdentityViewSet,
     AgentProcessorViewSet,
@@ -24,5 +25,6 @@ router.register(
     "event-subscription-queues", EventSubscriptionQueueViewSet, basename="event-subscription-queue"
 )
 router.register("users", UserViewSet, basename="user")
+router.register("agents", AgentConnectionViewSet, basename="agent-connection")
 
 urlpatterns = router.urls

@@ -8,10 +8,12 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,6 +22,8 @@ from agentstats.permissions import IsAgentManagerOrReader
 from agentstats.serializers import ErrorOutputSerializer
 from agentstats.throttling import AgentWriteThrottle
 from marketplace import selectors, services
+from marketplace.envelope_serializers import ConnectionEventOutputSerializer
+from marketplace.envelopes import list_connection_events
 from marketplace.models import (
     AgentIdentity,
     AgentProcessor,
@@ -77,6 +81,15 @@ class AgentObjectViewSet(viewsets.GenericViewSet):
             return self.visible_queryset(self.request.user)  # type: ignore[arg-type]
         return self.all_objects()
 
+    def get_object(self) -> Any:
+        instance = super().get_object()
+        if self.request.method not in SAFE_METHODS:
+            identity = selectors.identity_of_object(instance)
+            user = self.request.user
+            if identity is not None and selectors.is_agent_principal(user, identity):  # type: ignore[arg-type]
+                services.touch_agent_last_seen(identity, at=timezone.now())
+        return instance
+
     def respond(self, instance: Any, serializer_class: type, code: int = 200) -> Response:
         serializer = serializer_class(instance, context=self.get_serializer_context())
         return Response(serializer.data, status=code)
@@ -130,7 +143,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
     )
     def create(self, request: Request) -> Response:
         """Register an agent; the same name on the same offering updates it (idempotent)."""
-        data = _validated(AgentIdentityInputSerializer, request.data)
+        data = validated_input(AgentIdentityInputSerializer, request.data)
         offering = self.resolve_offering(data["offering"], field="offering")
         if not selectors.can_register_identity(request.user, offering, name=data["name"]):  # type: ignore[arg-type]
             raise PermissionDenied("You do not manage the agents of this offering.")
@@ -139,23 +152,26 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
             actor=request.user,  # type: ignore[arg-type]
             fields=services.AgentIdentityFields.from_validated(data),
         )
+        services.touch_agent_last_seen(identity, at=timezone.now())
         # The SDK accepts only 201 here, also when a concurrent registration won the race.
         return self.respond(identity, AgentIdentityOutputSerializer, status.HTTP_201_CREATED)
 
     @extend_schema(request=AgentIdentityInputSerializer)
     def update(self, request: Request, uuid: str) -> Response:
         identity = self.get_object()
-        data = _validated(AgentIdentityInputSerializer, request.data)
+        data = validated_input(AgentIdentityInputSerializer, request.data)
         offering = self.resolve_target_offering(identity, data["offering"])
         identity = services.update_agent_identity(
-            identity, offering=offering, fields=services.AgentIdentityFields.from_validated(data)
+            identity,
+            offering=offering,
+            fields=services.AgentIdentityFields.from_validated(data),
         )
         return self.respond(identity, AgentIdentityOutputSerializer)
 
     @extend_schema(request=AgentIdentityInputSerializer)
     def partial_update(self, request: Request, uuid: str) -> Response:
         identity = self.get_object()
-        given = _validated(AgentIdentityInputSerializer, request.data, partial=True)
+        given = validated_input(AgentIdentityInputSerializer, request.data, partial=True)
         offering = (
             self.resolve_target_offering(identity, given["offering"])
             if "offering" in given
@@ -178,7 +194,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
     def register_service(self, request: Request, uuid: str) -> Response:
         """Register a service of this agent (idempotent by name); it becomes Active."""
         identity = self.get_object()
-        data = _validated(AgentServiceInputSerializer, request.data)
+        data = validated_input(AgentServiceInputSerializer, request.data)
         service, created = services.register_agent_service(
             identity, name=data["name"], mode=data.get("mode") or ""
         )
@@ -196,7 +212,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
     def register_event_subscription(self, request: Request, uuid: str) -> Response:
         """Get or create this agent's subscription for one object type, and its broker user."""
         identity = self.get_object()
-        data = _validated(AgentEventSubscriptionInputSerializer, request.data)
+        data = validated_input(AgentEventSubscriptionInputSerializer, request.data)
         subscription, created = services.register_event_subscription(
             identity,
             owner=request.user,  # type: ignore[arg-type]
@@ -206,6 +222,14 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
             broker=ManagementClient.from_settings(),
         )
         return self.respond(subscription, EventSubscriptionOutputSerializer, _status_for(created))
+
+    @extend_schema(responses={200: ConnectionEventOutputSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def connection_events(self, request: Request, uuid: str) -> Response:
+        """The agent's durable connect/disconnect timeline, newest first (paginated)."""
+        events = list_connection_events(self.get_object())
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(ConnectionEventOutputSerializer(page, many=True).data)
 
 
 @extend_schema(tags=["marketplace-site-agent-services"])
@@ -238,7 +262,7 @@ class AgentServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agen
     def register_processor(self, request: Request, uuid: str) -> Response:
         """Register a processor of this service (idempotent by name)."""
         service = self.get_object()
-        data = _validated(AgentProcessorInputSerializer, request.data)
+        data = validated_input(AgentProcessorInputSerializer, request.data)
         processor, created = services.register_agent_processor(
             service,
             name=data["name"],
@@ -254,7 +278,7 @@ class AgentServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agen
     def set_statistics(self, request: Request, uuid: str) -> Response:
         """Replace the statistics the agent reports for this service."""
         service = self.get_object()
-        data = _validated(AgentServiceStatisticsInputSerializer, request.data)
+        data = validated_input(AgentServiceStatisticsInputSerializer, request.data)
         service = services.set_agent_service_statistics(service, statistics=data["statistics"])
         return self.respond(service, AgentServiceOutputSerializer)
 
@@ -302,7 +326,7 @@ class EventSubscriptionViewSet(
     def create_queue(self, request: Request, uuid: str) -> Response:
         """Get or create the queue for an offering and object type, declared on the broker."""
         subscription = self.get_object()
-        data = _validated(EventSubscriptionQueueInputSerializer, request.data)
+        data = validated_input(EventSubscriptionQueueInputSerializer, request.data)
         offering = _resolve_queue_offering(subscription, data["offering_uuid"], request.user)  # type: ignore[arg-type]
         queue, created = services.create_subscription_queue(
             subscription,
@@ -341,7 +365,8 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectV
         return User.objects.all()
 
 
-def _validated(serializer_class: type, data: Any, *, partial: bool = False) -> dict[str, Any]:
+def validated_input(serializer_class: type, data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """Validate request data with an input serializer (400 with field errors if bad)."""
     serializer = serializer_class(data=data, partial=partial)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)

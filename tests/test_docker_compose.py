@@ -66,3 +66,14 @@ def test_deploy_checks_are_clean_when_configured_as_in_docker_compose():
     # then it finds nothing to warn about
     assert completed.returncode == 0, completed.stderr + completed.stdout
     assert "System check identified no issues" in completed.stdout
+
+
+def test_compose_runs_the_connection_observer_with_the_apps_environment():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    observer = compose["services"]["observer"]
+
+    assert observer["command"] == ["python", "manage.py", "observe_connections"]
+    assert observer["environment"] == compose["services"]["app"]["environment"]
+    assert observer["environment"]["RABBITMQ_AMQP_URL"].startswith("amqp://agentstats:agentstats@")
+    plugins = (ROOT / "docker" / "rabbitmq-enabled-plugins").read_text()
+    assert "rabbitmq_event_exchange" in plugins

@@ -2,8 +2,10 @@
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from marketplace.models import AgentConnectionEvent
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,
@@ -62,3 +64,25 @@ def test_admin_has_no_token_pages(admin_client_with_fleet):
     client, _, _ = admin_client_with_fleet
 
     assert client.get("/admin/authtoken/tokenproxy/").status_code == 404
+
+
+def test_admin_timeline_of_one_agent_lists_only_its_events(admin_client_with_fleet):
+    client, identity, _ = admin_client_with_fleet
+    other = AgentIdentityFactory()
+    for agent, name in ((identity, "mine"), (other, "theirs")):
+        AgentConnectionEvent.objects.create(
+            identity=agent,
+            kind="connected",
+            occurred_at=timezone.now(),
+            connection_name=f"{name}-connection",
+            reason="opened",
+        )
+
+    response = client.get(
+        f"/admin/marketplace/agentconnectionevent/?identity__uuid={identity.uuid}"
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "mine-connection" in page
+    assert "theirs-connection" not in page

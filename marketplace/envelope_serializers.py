@@ -1,0 +1,197 @@
+"""Shapes of the connection envelope API (/api/agents/...)."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from marketplace.envelopes import ConnectionEnvelope
+
+CONNECTION_STATUSES = ["unknown", "online", "healthy", "degraded", "offline"]
+ROUTING_STATUSES = ["available", "busy", "unhealthy", "offline", "unknown"]
+TRANSPORTS = ["ws", "stomp", "amqp", "polling"]
+
+
+class ConnectionLookupInputSerializer(serializers.Serializer):
+    instance_id = serializers.UUIDField(help_text="The agent identity's uuid.")
+    tenant_id = serializers.UUIDField(
+        required=False, help_text="Customer uuid; narrows the lookup to that tenant."
+    )
+
+
+class ConnectionScopeInputSerializer(serializers.Serializer):
+    tenant_id = serializers.UUIDField(
+        required=False,
+        help_text="Customer uuid; staff and support may omit it for every tenant.",
+    )
+
+
+class DispatchInputSerializer(serializers.Serializer):
+    instance_id = serializers.UUIDField(help_text="The agent identity's uuid.")
+    succeeded = serializers.BooleanField(help_text="Whether the dispatch succeeded.")
+    error = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, help_text="Why it failed."
+    )
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="When it happened (default: now); a naive time is UTC."
+    )
+
+
+class HeartbeatInputSerializer(serializers.Serializer):
+    instance_id = serializers.UUIDField(help_text="The agent identity's uuid.")
+
+
+class ThresholdsOutputSerializer(serializers.Serializer):
+    healthy_seen_seconds = serializers.FloatField(
+        help_text="An API call within this makes a reachable agent healthy (else online)."
+    )
+    offline_after_seconds = serializers.FloatField(
+        help_text="A polling agent unseen for longer is offline."
+    )
+    degraded_window_seconds = serializers.FloatField(
+        help_text="A failed dispatch within this makes the agent degraded."
+    )
+    flap_threshold = serializers.IntegerField(
+        help_text="This many disconnects in 24 h make the agent degraded."
+    )
+    observer_stale_after_seconds = serializers.FloatField(
+        help_text="An observer silent for longer makes broker-connected agents unknown."
+    )
+
+
+class ConnectionEnvelopeOutputSerializer(serializers.Serializer):
+    instance_id = serializers.UUIDField(help_text="The agent identity's uuid.")
+    agent_type = serializers.CharField(help_text="Kind of agent.")
+    tenant_id = serializers.UUIDField(help_text="Customer uuid owning the agent's offering.")
+    deployment_mode = serializers.ChoiceField(
+        choices=["connected", "hosted"],
+        help_text="connected: consumes events over the broker; hosted: only polls the API.",
+    )
+    transport = serializers.ChoiceField(choices=TRANSPORTS, help_text="How it gets events.")
+    connection_status = serializers.ChoiceField(
+        choices=CONNECTION_STATUSES, help_text="Judged from the facts and thresholds."
+    )
+    status = serializers.ChoiceField(choices=ROUTING_STATUSES, help_text="Routing status.")
+    status_reason = serializers.CharField(help_text="Machine-readable reason for the status.")
+    owner_pod = serializers.CharField(
+        allow_null=True, help_text="Broker node holding its latest connection."
+    )
+    connected_since = serializers.DateTimeField(
+        allow_null=True, help_text="Start of its current uninterrupted broker connection."
+    )
+    open_connections = serializers.IntegerField(help_text="Broker connections open now.")
+    last_dispatch_at = serializers.DateTimeField(allow_null=True, help_text="Latest dispatch.")
+    dispatches_succeeded = serializers.IntegerField(help_text="Dispatches that succeeded.")
+    dispatches_failed = serializers.IntegerField(help_text="Dispatches that failed.")
+    last_dispatch_error = serializers.CharField(
+        allow_null=True, help_text="Error of the latest failed dispatch."
+    )
+    last_seen = serializers.DateTimeField(
+        allow_null=True, help_text="Latest authenticated API call of the agent."
+    )
+    last_heartbeat_at = serializers.DateTimeField(
+        allow_null=True, help_text="Latest explicit heartbeat."
+    )
+    ws_mesh_pod_id = serializers.CharField(
+        allow_null=True, help_text="Broker node of its WebSocket connection, if any."
+    )
+    ws_last_seen = serializers.DateTimeField(
+        allow_null=True, help_text="When a WebSocket connection of it was last seen open."
+    )
+    uptime_24h_seconds = serializers.FloatField(
+        help_text="Seconds with a broker connection open in the last 24 h."
+    )
+    flaps_24h = serializers.IntegerField(help_text="Disconnects in the last 24 h.")
+    thresholds = ThresholdsOutputSerializer(help_text="The thresholds in force.")
+
+    def to_representation(self, instance: ConnectionEnvelope) -> dict[str, Any]:
+        state = instance.state
+        return super().to_representation(
+            {
+                "instance_id": instance.identity.uuid,
+                "agent_type": "waldur-site-agent",
+                "tenant_id": instance.identity.offering.customer.uuid,
+                "deployment_mode": instance.judgement.deployment_mode,
+                "transport": instance.transport,
+                "connection_status": instance.judgement.connection_status,
+                "status": instance.judgement.status,
+                "status_reason": instance.judgement.status_reason,
+                "owner_pod": state.owner_pod or None,
+                "connected_since": state.connected_since,
+                "open_connections": instance.open_connections,
+                "last_dispatch_at": state.last_dispatch_at,
+                "dispatches_succeeded": state.dispatches_succeeded,
+                "dispatches_failed": state.dispatches_failed,
+                "last_dispatch_error": state.last_dispatch_error or None,
+                "last_seen": state.last_seen,
+                "last_heartbeat_at": state.last_heartbeat_at,
+                "ws_mesh_pod_id": instance.ws_mesh_pod_id,
+                "ws_last_seen": state.ws_last_seen,
+                "uptime_24h_seconds": round(instance.uptime_24h_seconds, 3),
+                "flaps_24h": instance.flaps_24h,
+                "thresholds": instance.thresholds,
+            }
+        )
+
+
+class ConnectionEnvelopeResponseSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="Always true on success.")
+    connection = ConnectionEnvelopeOutputSerializer(help_text="The agent's envelope.")
+
+
+class DeploymentModeTotalsOutputSerializer(serializers.Serializer):
+    connected = serializers.IntegerField(help_text="Agents consuming events over the broker.")
+    hosted = serializers.IntegerField(help_text="Agents that only poll the API.")
+
+
+class ConnectionStatusTotalsOutputSerializer(serializers.Serializer):
+    unknown = serializers.IntegerField(help_text="Agents whose state cannot be told.")
+    online = serializers.IntegerField(help_text="Reachable, quiet agents.")
+    healthy = serializers.IntegerField(help_text="Reachable, active agents.")
+    degraded = serializers.IntegerField(help_text="Failing or flapping agents.")
+    offline = serializers.IntegerField(help_text="Unreachable agents.")
+
+
+class TransportTotalsOutputSerializer(serializers.Serializer):
+    ws = serializers.IntegerField(help_text="STOMP over WebSocket.")
+    stomp = serializers.IntegerField(help_text="Plain STOMP.")
+    amqp = serializers.IntegerField(help_text="AMQP.")
+    polling = serializers.IntegerField(help_text="Polling the API only.")
+
+
+class ConnectionTotalsOutputSerializer(serializers.Serializer):
+    agents = serializers.IntegerField(help_text="Agents counted.")
+    deployment_mode = DeploymentModeTotalsOutputSerializer(help_text="Per deployment mode.")
+    connection_status = ConnectionStatusTotalsOutputSerializer(help_text="Per status.")
+    transport = TransportTotalsOutputSerializer(help_text="Per transport.")
+
+
+class ConnectionScopeOutputSerializer(serializers.Serializer):
+    tenant_id = serializers.UUIDField(allow_null=True, help_text="The tenant asked for, if any.")
+    kind = serializers.ChoiceField(
+        choices=["global", "tenant", "own"],
+        help_text="global: every agent (staff/support); tenant: one customer; own: the "
+        "caller's customers and agents.",
+    )
+
+
+class ConnectionStatsResponseSerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="Always true on success.")
+    scope = ConnectionScopeOutputSerializer(help_text="What was counted.")
+    stats = ConnectionTotalsOutputSerializer(help_text="The totals.")
+
+
+class ConnectionEventOutputSerializer(serializers.Serializer):
+    uuid = serializers.UUIDField(help_text="Event uuid.")
+    kind = serializers.ChoiceField(choices=["connected", "disconnected"], help_text="What.")
+    occurred_at = serializers.DateTimeField(help_text="When, by the broker's clock.")
+    connection_name = serializers.CharField(help_text="Broker connection name.")
+    subscription_uuid = serializers.UUIDField(
+        allow_null=True, help_text="Subscription the connection logged in as."
+    )
+    node = serializers.CharField(help_text="Broker node.")
+    peer_host = serializers.CharField(help_text="Client address.")
+    transport = serializers.CharField(help_text="ws, stomp or amqp.")
+    reason = serializers.CharField(
+        help_text="opened/closed (broker event), found_at_reconcile/gone_at_reconcile "
+        "(noticed by the observer's reconciliation)."
+    )

@@ -1,0 +1,115 @@
+"""The connection envelope API: per-agent connection state, scoped to the caller's tenant.
+
+An agent the caller may not see answers 404, whether or not it exists.
+"""
+
+from uuid import UUID
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from agentstats.models import User
+from agentstats.serializers import ErrorOutputSerializer
+from agentstats.throttling import AgentWriteThrottle
+from marketplace import services
+from marketplace.envelope_serializers import (
+    ConnectionEnvelopeResponseSerializer,
+    ConnectionLookupInputSerializer,
+    ConnectionScopeInputSerializer,
+    ConnectionStatsResponseSerializer,
+    DispatchInputSerializer,
+    HeartbeatInputSerializer,
+)
+from marketplace.envelopes import (
+    build_connection_envelope,
+    list_scoped_identities,
+    summarize_connection_envelopes,
+)
+from marketplace.models import AgentIdentity
+from marketplace.selectors import can_manage_identity, is_global_reader
+from marketplace.views import validated_input
+
+NOT_FOUND = OpenApiResponse(ErrorOutputSerializer, description="No such agent in your scope.")
+
+
+@extend_schema(tags=["agents"])
+class AgentConnectionViewSet(viewsets.ViewSet):
+    """Read and record an agent's connection state."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [AgentWriteThrottle]
+
+    @extend_schema(
+        request=ConnectionLookupInputSerializer,
+        responses={200: ConnectionEnvelopeResponseSerializer, 404: NOT_FOUND},
+    )
+    @action(detail=False, methods=["post"])
+    def get_connection(self, request: Request) -> Response:
+        """One agent's connection envelope, served from the database."""
+        data = validated_input(ConnectionLookupInputSerializer, request.data)
+        identity = _find_in_scope(request.user, data["instance_id"], data.get("tenant_id"))  # type: ignore[arg-type]
+        envelope = build_connection_envelope(identity, now=timezone.now())
+        body = ConnectionEnvelopeResponseSerializer({"ok": True, "connection": envelope})
+        return Response(body.data)
+
+    @extend_schema(
+        request=ConnectionScopeInputSerializer,
+        responses={200: ConnectionStatsResponseSerializer},
+    )
+    @action(detail=False, methods=["post"])
+    def get_connection_stats(self, request: Request) -> Response:
+        """Totals by deployment mode, connection status and transport, in the caller's scope."""
+        data = validated_input(ConnectionScopeInputSerializer, request.data)
+        user: User = request.user  # type: ignore[assignment]
+        tenant = data.get("tenant_id")
+        identities = list_scoped_identities(user, tenant_uuid=tenant)
+        stats = summarize_connection_envelopes(identities, now=timezone.now())
+        kind = "tenant" if tenant else ("global" if is_global_reader(user) else "own")
+        body = ConnectionStatsResponseSerializer(
+            {"ok": True, "scope": {"tenant_id": tenant, "kind": kind}, "stats": stats}
+        )
+        return Response(body.data)
+
+    @extend_schema(request=DispatchInputSerializer, responses={204: None, 404: NOT_FOUND})
+    @action(detail=False, methods=["post"])
+    def record_dispatch(self, request: Request) -> Response:
+        """Count one dispatch outcome of an agent (atomic in the database)."""
+        data = validated_input(DispatchInputSerializer, request.data)
+        identity = _find_managed(request.user, data["instance_id"])  # type: ignore[arg-type]
+        services.record_agent_dispatch(
+            identity,
+            is_success=data["succeeded"],
+            error=data.get("error", ""),
+            at=data.get("occurred_at") or timezone.now(),
+            seen_at=timezone.now(),
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=HeartbeatInputSerializer, responses={204: None, 404: NOT_FOUND})
+    @action(detail=False, methods=["post"])
+    def record_heartbeat(self, request: Request) -> Response:
+        """The agent says it is alive."""
+        data = validated_input(HeartbeatInputSerializer, request.data)
+        identity = _find_managed(request.user, data["instance_id"])  # type: ignore[arg-type]
+        services.record_agent_heartbeat(identity, at=timezone.now())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _find_in_scope(user: User, instance_id: UUID, tenant_id: UUID | None) -> AgentIdentity:
+    identity = list_scoped_identities(user, tenant_uuid=tenant_id).filter(uuid=instance_id).first()
+    if identity is None:
+        raise NotFound("No such agent.")
+    return identity
+
+
+def _find_managed(user: User, instance_id: UUID) -> AgentIdentity:
+    identity = _find_in_scope(user, instance_id, None)
+    if not can_manage_identity(user, identity):
+        raise PermissionDenied("You do not manage this agent.")
+    return identity

@@ -1,0 +1,203 @@
+"""Reads of the per-agent connection envelope: one shape whatever the transport.
+
+Everything comes from the database (the observer and the agents' own calls keep it
+current), so the envelope is served even while the broker is down.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+
+from agentstats.models import User
+from marketplace.connection_status import (
+    ConnectionFacts,
+    Judgement,
+    Thresholds,
+    TimelinePoint,
+    judge_connection,
+    measure_uptime,
+)
+from marketplace.models import (
+    AgentBrokerConnection,
+    AgentConnectionEvent,
+    AgentConnectionState,
+    AgentIdentity,
+    AgentTransport,
+    ConnectionEventKind,
+    EventSubscription,
+    ObserverStatus,
+)
+from marketplace.selectors import is_global_reader
+
+AGENT_TYPE = "waldur-site-agent"
+WINDOW = timedelta(hours=24)
+DEPLOYMENT_MODES = ("connected", "hosted")
+CONNECTION_STATUSES = ("unknown", "online", "healthy", "degraded", "offline")
+TRANSPORTS = ("ws", "stomp", "amqp", "polling")
+
+
+def current_thresholds() -> Thresholds:
+    """The thresholds in force, from settings."""
+    return Thresholds(
+        healthy_seen_seconds=settings.AGENT_HEALTHY_SEEN_SECONDS,
+        offline_after_seconds=settings.AGENT_OFFLINE_AFTER_SECONDS,
+        degraded_window_seconds=settings.AGENT_DEGRADED_WINDOW_SECONDS,
+        flap_threshold=settings.AGENT_FLAP_THRESHOLD,
+        observer_stale_after_seconds=settings.OBSERVER_STALE_AFTER_SECONDS,
+    )
+
+
+@dataclass(frozen=True)
+class ConnectionEnvelope:
+    identity: AgentIdentity
+    state: AgentConnectionState
+    judgement: Judgement
+    transport: str
+    open_connections: int
+    flaps_24h: int
+    uptime_24h_seconds: float
+    thresholds: Thresholds
+
+    @property
+    def ws_mesh_pod_id(self) -> str | None:
+        """The node of its open WebSocket connection; None when it has none."""
+        if self.open_connections == 0 or self.transport != AgentTransport.WEB_STOMP:
+            return None
+        return self.state.owner_pod or None
+
+
+def list_scoped_identities(user: User, *, tenant_uuid: UUID | None) -> QuerySet[AgentIdentity]:
+    """Agents the user may see (staff/support: all; others: their customers' and their
+    own), narrowed to one tenant (customer) when asked."""
+    queryset = AgentIdentity.objects.select_related("offering__customer")
+    if not is_global_reader(user):
+        queryset = queryset.filter(
+            Q(offering__customer__owners=user) | Q(created_by=user)
+        ).distinct()
+    if tenant_uuid is not None:
+        queryset = queryset.filter(offering__customer__uuid=tenant_uuid)
+    return queryset
+
+
+def build_connection_envelope(identity: AgentIdentity, *, now: datetime) -> ConnectionEnvelope:
+    """The envelope of one agent (a fixed handful of queries)."""
+    state = AgentConnectionState.objects.filter(identity=identity).first() or AgentConnectionState(
+        identity=identity
+    )
+    open_connections = list(AgentBrokerConnection.objects.filter(identity=identity))
+    events = list(
+        AgentConnectionEvent.objects.filter(identity=identity, occurred_at__gte=now - WINDOW)
+    )
+    flaps = sum(1 for event in events if event.kind == ConnectionEventKind.DISCONNECTED)
+    has_subscriptions = EventSubscription.objects.filter(agent_identity=identity).exists()
+    judgement = judge_connection(
+        _facts(state, has_subscriptions, len(open_connections), flaps, _observer()),
+        thresholds=current_thresholds(),
+        now=now,
+    )
+    uptime = measure_uptime(
+        [TimelinePoint(e.connection_name, e.kind, e.occurred_at) for e in events],
+        open_connections=[(c.name, c.connected_at) for c in open_connections],
+        window_start=now - WINDOW,
+        now=now,
+    )
+    return ConnectionEnvelope(
+        identity=identity,
+        state=state,
+        judgement=judgement,
+        transport=_transport(state, has_subscriptions, open_connections),
+        open_connections=len(open_connections),
+        flaps_24h=flaps,
+        uptime_24h_seconds=uptime,
+        thresholds=current_thresholds(),
+    )
+
+
+def summarize_connection_envelopes(
+    identities: QuerySet[AgentIdentity], *, now: datetime
+) -> dict[str, Any]:
+    """Totals by deployment_mode, connection_status and transport (5 queries, any size)."""
+    rows = list(identities.select_related("connection_state"))
+    ids = [row.pk for row in rows]
+    live = dict(
+        AgentBrokerConnection.objects.filter(identity_id__in=ids)
+        .values_list("identity_id")
+        .annotate(count=Count("id"))
+    )
+    flaps = dict(
+        AgentConnectionEvent.objects.filter(
+            identity_id__in=ids,
+            kind=ConnectionEventKind.DISCONNECTED,
+            occurred_at__gte=now - WINDOW,
+        )
+        .values_list("identity_id")
+        .annotate(count=Count("id"))
+    )
+    subscribed = set(
+        EventSubscription.objects.filter(agent_identity_id__in=ids).values_list(
+            "agent_identity_id", flat=True
+        )
+    )
+    observer = _observer()
+    thresholds = current_thresholds()
+    totals: dict[str, Counter[str]] = {
+        "deployment_mode": Counter({key: 0 for key in DEPLOYMENT_MODES}),
+        "connection_status": Counter({key: 0 for key in CONNECTION_STATUSES}),
+        "transport": Counter({key: 0 for key in TRANSPORTS}),
+    }
+    for identity in rows:
+        state = getattr(identity, "connection_state", None) or AgentConnectionState()
+        has_subscriptions = identity.pk in subscribed
+        facts = _facts(
+            state, has_subscriptions, live.get(identity.pk, 0), flaps.get(identity.pk, 0), observer
+        )
+        judgement = judge_connection(facts, thresholds=thresholds, now=now)
+        totals["deployment_mode"][judgement.deployment_mode] += 1
+        totals["connection_status"][judgement.connection_status] += 1
+        totals["transport"][_transport(state, has_subscriptions, [])] += 1
+    return {"agents": len(rows), **{key: dict(counter) for key, counter in totals.items()}}
+
+
+def list_connection_events(identity: AgentIdentity) -> QuerySet[AgentConnectionEvent]:
+    """The agent's timeline, newest first."""
+    return AgentConnectionEvent.objects.filter(identity=identity).order_by("-occurred_at", "-id")
+
+
+def _facts(
+    state: AgentConnectionState,
+    has_subscriptions: bool,
+    live_connections: int,
+    flaps: int,
+    observer: ObserverStatus | None,
+) -> ConnectionFacts:
+    return ConnectionFacts(
+        has_subscriptions=has_subscriptions,
+        live_connections=live_connections,
+        last_seen=state.last_seen,
+        last_dispatch_failed_at=state.last_dispatch_failed_at,
+        flaps_24h=flaps,
+        observer_last_beat_at=observer.last_beat_at if observer else None,
+        is_broker_available=bool(observer and observer.is_broker_available),
+    )
+
+
+def _observer() -> ObserverStatus | None:
+    return ObserverStatus.objects.filter(name="default").first()
+
+
+def _transport(
+    state: AgentConnectionState,
+    has_subscriptions: bool,
+    open_connections: list[AgentBrokerConnection],
+) -> str:
+    if not has_subscriptions:
+        return AgentTransport.POLLING
+    if open_connections:
+        return max(open_connections, key=lambda conn: conn.connected_at).transport
+    # Not connected now: the transport it last used; the real agent uses WebSocket.
+    return state.transport or AgentTransport.WEB_STOMP

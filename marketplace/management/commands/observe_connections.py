@@ -1,0 +1,25 @@
+"""Run the connection observer (RabbitMQ's event exchange -> agents' connection state)."""
+
+import signal
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from marketplace.observer import ConnectionObserver
+
+
+class Command(BaseCommand):
+    help = "Watch RabbitMQ connections and keep agents' connection state and timeline current."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        observer = ConnectionObserver()
+
+        def request_stop(signum: int, frame: FrameType | None) -> None:
+            observer.stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        self.stdout.write("Observing broker connections (Ctrl-C to stop).")
+        observer.run()
+        self.stdout.write("Observer stopped.")
