@@ -3,7 +3,9 @@
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import status
@@ -22,6 +24,12 @@ class BrokerUnavailableError(APIException):
     default_code = "broker_unavailable"
 
 
+class RequestTooLargeError(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
 class DatabaseUnavailableError(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The database is unavailable; try again shortly."
@@ -34,6 +42,9 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
         exc = NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = RequestTooLargeError(f"The request body must be at most {limit} bytes.")
     elif isinstance(exc, BrokerError):
         exc = BrokerUnavailableError(detail=f"{BrokerUnavailableError.default_detail} ({exc})")
     elif isinstance(exc, DatabaseError):
