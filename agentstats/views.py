@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agentstats.permissions import IsStaffOrSupport
-from agentstats.selectors import AgentFilters, fetch_connection_report
+from agentstats.selectors import AgentFilters, fetch_connection_report, is_known_agent
 from agentstats.serializers import (
     AgentConnectionOutputSerializer,
     ConnectionStatsOutputSerializer,
@@ -66,6 +66,8 @@ class ConnectionStatsDetailView(APIView):
             agent_uuid = UUID(uuid)
         except ValueError as exc:
             raise NotFound("No such agent.") from exc
+        if not is_known_agent(agent_uuid):
+            raise NotFound("No such agent.")
         filters = AgentFilters(agent_uuid=agent_uuid)
         report = fetch_connection_report(filters, broker=ManagementClient.from_settings())
         if not report.agents:
