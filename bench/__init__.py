@@ -1,0 +1,1 @@
+"""Benchmarks of agentstats against the real PostgreSQL and RabbitMQ (see docs/benchmarks.md)."""
