@@ -81,6 +81,7 @@ return {
   queue_colours: [...row.querySelectorAll(".fleet-queue")].map(
     (el) => getComputedStyle(el).backgroundColor),
   links: [...row.querySelectorAll("a")].map((el) => new URL(el.href).pathname),
+  timeline_query: [...row.querySelectorAll("a")].map((el) => new URL(el.href).search).pop(),
 };
 """
 
@@ -259,7 +260,9 @@ def test_staff_watch_an_agent_connect_and_disconnect_and_the_broker_go_away(
         assert row["links"] == [
             f"/admin/marketplace/agentidentity/{hpc.pk}/change/",
             f"/admin/marketplace/agentidentity/{hpc.pk}/change/",
+            "/admin/marketplace/agentconnectionevent/",
         ]
+        assert row["timeline_query"] == f"?identity__uuid={hpc.uuid}"
         gpu_row = read_row(browser, gpu)
         assert gpu_row is not None
         assert gpu_row["badge"] == "disconnected"
