@@ -20,7 +20,8 @@ urlpatterns = [
         name="connection-stats",
     ),
     re_path(
-        r"^api/marketplace-site-agent-connection-stats/(?P<uuid>[0-9a-fA-F]{32}|[0-9a-fA-F-]{36})/$",
+        # Any segment: a malformed uuid gets the API's JSON 404, not Django's HTML page.
+        r"^api/marketplace-site-agent-connection-stats/(?P<uuid>[^/]+)/$",
         ConnectionStatsDetailView.as_view(),
         name="connection-stats-detail",
     ),

@@ -104,3 +104,11 @@ def test_detail_is_for_staff_and_support_only(
     response = client.get(f"/api/marketplace-site-agent-connection-stats/{identity.uuid.hex}/")
 
     assert response.status_code == expected
+
+
+@pytest.mark.parametrize("key", ["not-a-uuid", "%C2%84", "123"])
+def test_detail_with_a_malformed_key_is_a_json_404(key, support_user, client_for, db):
+    response = client_for(support_user).get(f"/api/marketplace-site-agent-connection-stats/{key}/")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "No such agent.", "code": "not_found"}
