@@ -162,7 +162,8 @@ def profile_read_path(*, repeats: int) -> list[Stage]:
         Stage(
             "cached path instead of the snapshot: cache.get of the shared snapshot",
             median["cache_get"],
-            f"{type(cache).__name__} unpickles the whole snapshot on every hit",
+            f"{settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]} unpickles the whole "
+            "snapshot on every hit",
             is_cold_path=False,
         ),
     ]

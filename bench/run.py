@@ -5,6 +5,7 @@ import logging
 import math
 import os
 import platform
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from bench.inprocess import (
 )
 from bench.probes import EndpointProbe, FloorProbe, Sample, UpstreamProbe, median, percentile
 from bench.report import Result, Timing, render_results, write_results
-from bench.server import Gunicorn, server_env
+from bench.server import REPO, Gunicorn, server_env
 
 T = TypeVar("T")
 
@@ -325,6 +326,7 @@ def _describe_environment(
         postgres = cursor.fetchone()[0]
     cpu = _cpu_model()
     return [
+        f"code: {_describe_revision()}",
         f"machine: {cpu}, {_cpu_count()} cores, Python {platform.python_version()}",
         f"RabbitMQ {overview['rabbitmq_version']} (Erlang {overview['erlang_version']}), "
         f"open-file limit {node['fd_total']}, socket limit {node['sockets_total']}; "
@@ -342,6 +344,25 @@ def _describe_environment(
         f"queue each per agent; {args.messages} messages in every {args.messages_every}th queue; "
         f"{args.connections} AMQP client connections (one consumer each) spread over the fleet",
     ]
+
+
+def _describe_revision() -> str:
+    """The commit measured, and whether app code differed from it (others edit the tree)."""
+    head = _git("rev-parse", "--short", "HEAD")
+    changed = _git("status", "--porcelain", "--", "agentstats", "marketplace", "rmq")
+    return f"commit {head}" + (", with uncommitted changes to the app" if changed else "")
+
+
+def _git(*args: str) -> str:
+    completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        ["git", *args],  # noqa: S607 - git from PATH
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return completed.stdout.strip()
 
 
 def _cpu_model() -> str:
