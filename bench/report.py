@@ -64,12 +64,22 @@ class Result:
 
 
 def render_results(
-    results: Sequence[Result], *, command: str, environment: Sequence[str], wall_seconds: float
+    results: Sequence[Result],
+    *,
+    command: str,
+    environment: Sequence[str],
+    wall_seconds: float,
+    is_complete: bool,
 ) -> str:
     """The generated block: command, environment, tables, profile and target checks."""
-    lines = [
-        START_MARK,
-        "",
+    lines = [START_MARK, ""]
+    if not is_complete:
+        lines += [
+            "**Partial results: the run below had not finished (still running, or stopped) "
+            f"after {wall_seconds:.0f} s.**",
+            "",
+        ]
+    lines += [
         "Command (from the repository root; PostgreSQL and RabbitMQ running locally):",
         "",
         "```",
@@ -77,7 +87,8 @@ def render_results(
         "```",
         "",
         *[f"- {item}" for item in environment],
-        f"- whole run (setup, measurements, profile, cleanup): {wall_seconds:.0f} s",
+        f"- whole run (setup, measurements, profile, cleanup): {wall_seconds:.0f} s"
+        + ("" if is_complete else " so far"),
         "",
         "### Results",
         "",

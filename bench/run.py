@@ -79,23 +79,36 @@ def run_benchmark(args: argparse.Namespace, *, command: str) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="agentstats-bench-"))
     results: list[Result] = []
     environment = _describe_environment(args, api, node)
+
+    def publish(*, is_complete: bool) -> None:
+        # Written after every step, so an interrupted run still leaves what it measured.
+        block = render_results(
+            results,
+            command=command,
+            environment=environment,
+            wall_seconds=time.monotonic() - started,
+            is_complete=is_complete,
+        )
+        write_results(args.output, block, title="Benchmarks")
+
     try:
         for agents in args.agents:
-            results.append(
-                _run_size(args, agents, api=api, clients=clients, token=token, log_dir=log_dir)
+            _run_size(
+                args,
+                agents,
+                api=api,
+                clients=clients,
+                token=token,
+                log_dir=log_dir,
+                results=results,
+                publish=lambda: publish(is_complete=False),
             )
     finally:
         clients.close()
         if not args.keep_broker:
             vhosts, users = bench_broker.delete_bench_objects(api)
             print(f"cleanup: deleted {vhosts} bench vhosts and {users} bench users", flush=True)
-    block = render_results(
-        results,
-        command=command,
-        environment=environment,
-        wall_seconds=time.monotonic() - started,
-    )
-    write_results(args.output, block, title="Benchmarks")
+    publish(is_complete=True)
     print(f"wrote {args.output}; gunicorn logs in {log_dir}", flush=True)
     return 0
 
@@ -108,7 +121,9 @@ def _run_size(
     clients: bench_broker.ClientConnections,
     token: str,
     log_dir: Path,
-) -> Result:
+    results: list[Result],
+    publish: Callable[[], None],
+) -> None:
     _say(f"== {agents} agents: growing the fleet")
     setup: dict[str, float] = {}
     growth = _stopwatch(setup, "db", lambda: fleet.grow_fleet(agents, shape=_shape(args)))
@@ -206,6 +221,8 @@ def _run_size(
         f"broker calls {len(costs.broker_calls)} "
         f"bytes {result.endpoint.size:,} rss {result.peak_rss_mib:.0f} MiB"
     )
+    results.append(result)
+    publish()
     if agents == args.agents[-1] or agents == PROFILE_ALSO_AT:
         _say("   profiling the read path in-process")
         result.profile = profile_read_path(repeats=args.profile_repeats)
@@ -232,7 +249,7 @@ def _run_size(
                 f"   {alt.name}: app {alt.app_seconds:.3f}s alternative "
                 f"{alt.alternative_seconds:.3f}s identical={alt.identical}"
             )
-    return result
+        publish()
 
 
 def _measure_interleaved(

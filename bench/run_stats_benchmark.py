@@ -8,8 +8,9 @@ RabbitMQ (messages in every 10th queue), open real AMQP client connections as
 subscription users, serve the app with gunicorn, and time interleaved: the endpoint end
 to end, the floor (the raw bulk calls the endpoint needs) and the upstream pattern.
 Counts queries and broker calls in-process, reads the workers' peak RSS, profiles the
-read path at the largest size, writes docs/benchmarks.md and deletes every broker object
-it created (they are tagged, so a crashed run's leftovers go on the next run).
+read path at 1,000 agents and at the largest size, writes docs/benchmarks.md and deletes
+every broker object it created (they are tagged, so a killed run's leftovers go on the
+next run, or with --cleanup-only).
 """
 
 import argparse
