@@ -60,12 +60,14 @@ def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
             client.get_json, ["connections"], params={"columns": CONNECTION_COLUMNS}
         )
         queues = pool.submit(client.get_json, ["queues"], params={"columns": QUEUE_COLUMNS})
-        taken_at = datetime.now(tz=UTC)
-        return BrokerSnapshot(
-            connections=parse_connections(connections.result()),
-            queues=parse_queues(queues.result()),
-            taken_at=taken_at,
-        )
+        connection_items, queue_items = connections.result(), queues.result()
+    # Stamped when the answers are in: a slow broker must not age the snapshot before it
+    # is stored, or a fetch longer than the TTL would store one already expired.
+    return BrokerSnapshot(
+        connections=parse_connections(connection_items),
+        queues=parse_queues(queue_items),
+        taken_at=datetime.now(tz=UTC),
+    )
 
 
 def parse_connections(body: Any) -> tuple[BrokerConnection, ...]:

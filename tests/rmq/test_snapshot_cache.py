@@ -163,3 +163,18 @@ def test_concurrent_pollers_share_one_fetch_through_redis(broker, settings, redi
 
     assert len(broker.calls) == 2
     assert all(snapshot == snapshots[0] for snapshot in snapshots)
+
+
+def test_a_fetch_slower_than_the_ttl_still_serves_the_next_request(broker, settings):
+    # given a 1 s TTL and a broker that takes 1.2 s to answer
+    settings.BROKER_SNAPSHOT_TTL = 1
+    broker.add_callback(responses.GET, CONNECTIONS, callback=slow_answer(1.2))
+    broker.add_callback(responses.GET, QUEUES, callback=slow_answer(1.2))
+
+    # when two requests follow each other
+    first = snapshot_cache.get_broker_snapshot(make_client())
+    second = snapshot_cache.get_broker_snapshot(make_client())
+
+    # then the second is served the first's snapshot: it was fresh when stored
+    assert len(broker.calls) == 2
+    assert second == first
