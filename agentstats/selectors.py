@@ -2,8 +2,10 @@
 broker snapshot in a fixed number of calls, and their merge."""
 
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -15,6 +17,7 @@ from agentstats.connections import (
     SubscriptionRow,
     build_connection_report,
 )
+from agentstats.report_data import JSONObject, prepare_agents, render_report
 from marketplace.models import (
     AgentIdentity,
     AgentService,
@@ -23,7 +26,10 @@ from marketplace.models import (
     format_queue_name,
 )
 from rmq.client import ManagementClient
+from rmq.snapshot import BrokerSnapshot
 from rmq.snapshot_cache import get_broker_snapshot
+
+Prepared = TypeVar("Prepared")
 
 
 @dataclass(frozen=True)
@@ -144,16 +150,38 @@ def is_known_agent(agent_uuid: UUID) -> bool:
 
 
 def fetch_connection_report(filters: AgentFilters, *, broker: ManagementClient) -> ConnectionReport:
-    """Build the report; raises BrokerError when the broker cannot be asked.
+    """Build the report; raises BrokerError when the broker cannot be asked."""
+    rows, _, snapshot = _load_while_asking_broker(filters, broker=broker, prepare=len)
+    return build_connection_report(rows, snapshot, connected=filters.connected)
 
-    The broker is asked while the database rows load: the answer takes as long as the
-    slower of the two, not their sum.
+
+def fetch_connection_stats_data(filters: AgentFilters, *, broker: ManagementClient) -> JSONObject:
+    """The endpoint's response body; raises BrokerError when the broker cannot be asked.
+
+    The database half of the response is built while the broker answers; after the
+    snapshot arrives only the merge and the live fields remain.
     """
+    rows, prepared, snapshot = _load_while_asking_broker(
+        filters, broker=broker, prepare=prepare_agents
+    )
+    report = build_connection_report(rows, snapshot, connected=filters.connected)
+    return render_report(report, prepared)
+
+
+def _load_while_asking_broker(
+    filters: AgentFilters,
+    *,
+    broker: ManagementClient,
+    prepare: Callable[[list[AgentRow]], Prepared],
+) -> tuple[list[AgentRow], Prepared, BrokerSnapshot]:
+    # The answer takes as long as the slower of the broker and the database work, not
+    # their sum: the snapshot is fetched in a thread while the rows load.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmq-snapshot") as pool:
         pending = pool.submit(get_broker_snapshot, broker)
         rows = list_agent_rows(filters)
+        prepared = prepare(rows)
         snapshot = pending.result()
-    return build_connection_report(rows, snapshot, connected=filters.connected)
+    return rows, prepared, snapshot
 
 
 def _filtered_identities(filters: AgentFilters) -> QuerySet[AgentIdentity]:

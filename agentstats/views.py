@@ -9,7 +9,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agentstats.permissions import IsStaffOrSupport
-from agentstats.selectors import AgentFilters, fetch_connection_report, is_known_agent
+from agentstats.report_data import render_agent
+from agentstats.selectors import (
+    AgentFilters,
+    fetch_connection_report,
+    fetch_connection_stats_data,
+    is_known_agent,
+)
 from agentstats.serializers import (
     AgentConnectionOutputSerializer,
     ConnectionStatsOutputSerializer,
@@ -41,10 +47,10 @@ class ConnectionStatsView(APIView):
     def get(self, request: Request) -> Response:
         query = ConnectionStatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        report = fetch_connection_report(
+        data = fetch_connection_stats_data(
             query.to_filters(), broker=ManagementClient.from_settings()
         )
-        return Response(ConnectionStatsOutputSerializer(report).data)
+        return Response(data)
 
 
 class ConnectionStatsDetailView(APIView):
@@ -72,4 +78,4 @@ class ConnectionStatsDetailView(APIView):
         report = fetch_connection_report(filters, broker=ManagementClient.from_settings())
         if not report.agents:
             raise NotFound("No such agent.")
-        return Response(AgentConnectionOutputSerializer(report.agents[0]).data)
+        return Response(render_agent(report.agents[0]))

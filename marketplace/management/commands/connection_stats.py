@@ -13,8 +13,9 @@ from rest_framework.renderers import JSONRenderer
 
 from agentstats.connections import ConnectionReport
 from agentstats.fleet_table import render_fleet_table
+from agentstats.report_data import render_report
 from agentstats.selectors import AgentFilters, fetch_connection_report
-from agentstats.serializers import ConnectionStatsOutputSerializer, ConnectionStatsQuerySerializer
+from agentstats.serializers import ConnectionStatsQuerySerializer
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
 
@@ -76,5 +77,5 @@ def _fetch_report(filters: AgentFilters) -> ConnectionReport:
 def _render_report(report: ConnectionReport, *, as_json: bool) -> str:
     if not as_json:
         return render_fleet_table(report)
-    data = ConnectionStatsOutputSerializer(report).data
+    data = render_report(report)
     return JSONRenderer().render(data, renderer_context={"indent": 2}).decode()
