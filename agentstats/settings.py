@@ -35,6 +35,13 @@ def _env_list(name: str, *, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def _env_gc_thresholds(name: str, *, default: str) -> tuple[int, ...]:
+    parts = _env_list(name, default=default)
+    if len(parts) > 3 or not all(part.isdigit() for part in parts):
+        raise ImproperlyConfigured(f"{name} must be up to 3 comma-separated non-negative integers")
+    return tuple(int(part) for part in parts)
+
+
 DEBUG = _env_bool("DEBUG", default=False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -182,6 +189,10 @@ RABBITMQ_USER = os.environ.get("RABBITMQ_USER", "guest")
 RABBITMQ_PASSWORD = os.environ.get("RABBITMQ_PASSWORD", "guest")
 RABBITMQ_CONNECT_TIMEOUT = _env_float("RABBITMQ_CONNECT_TIMEOUT", default=2.0)
 RABBITMQ_READ_TIMEOUT = _env_float("RABBITMQ_READ_TIMEOUT", default=5.0)
+# Read timeout of the stats snapshot's two bulk listings: a broker with tens of thousands
+# of queues takes seconds to list them (1.5-11 s at 15,000 queues, docs/benchmarks.md),
+# and with the shared snapshot only one request per BROKER_SNAPSHOT_TTL waits that long.
+RABBITMQ_SNAPSHOT_READ_TIMEOUT = _env_float("RABBITMQ_SNAPSHOT_READ_TIMEOUT", default=15.0)
 # Extra attempts for idempotent GETs after a connection error (never for writes).
 RABBITMQ_GET_RETRIES = int(_env_float("RABBITMQ_GET_RETRIES", default=1))
 # Largest management-API answer read (bytes); a larger one is a broker error, not a crash.
@@ -200,6 +211,11 @@ BROKER_FAILURE_TTL = _env_float("BROKER_FAILURE_TTL", default=1.0)
 
 # How often the admin's fleet dashboard refreshes its table in place, in seconds.
 DASHBOARD_REFRESH_SECONDS = _env_float("DASHBOARD_REFRESH_SECONDS", default=5.0)
+
+# Thresholds of Python's cyclic garbage collector in each server process (agentstats/wsgi.py):
+# a stats answer for 1,000 agents allocates ~10^5 short-lived objects, and the default
+# first threshold (700) runs hundreds of collections per request; empty keeps the default.
+GC_THRESHOLDS = _env_gc_thresholds("GC_THRESHOLDS", default="50000,20,100")
 
 # The connection envelope's thresholds (seconds unless named otherwise); see
 # marketplace/connection_status.py for the rules they feed.

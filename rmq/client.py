@@ -32,11 +32,17 @@ class ManagementClient:
         read_timeout: float,
         get_retries: int = 0,
         max_response_bytes: int = 64 * 1024 * 1024,
+        snapshot_read_timeout: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.max_response_bytes = max_response_bytes
         self.user = user
         self.timeout = (connect_timeout, read_timeout)
+        # The bulk listings of a snapshot may take longer than any other call.
+        self.snapshot_timeout = (
+            connect_timeout,
+            read_timeout if snapshot_read_timeout is None else snapshot_read_timeout,
+        )
         self.get_retries = get_retries
         self.session = requests.Session()
         self.session.auth = (user, password)
@@ -53,6 +59,7 @@ class ManagementClient:
             settings.RABBITMQ_READ_TIMEOUT,
             settings.RABBITMQ_GET_RETRIES,
             settings.RABBITMQ_MAX_RESPONSE_BYTES,
+            settings.RABBITMQ_SNAPSHOT_READ_TIMEOUT,
         )
 
     def build_url(self, segments: Sequence[str]) -> str:
@@ -60,14 +67,25 @@ class ManagementClient:
         return self.base_url + "/api/" + "/".join(quote(segment, safe="") for segment in segments)
 
     def get_json(
-        self, segments: Sequence[str], *, params: Mapping[str, str] | None = None
+        self,
+        segments: Sequence[str],
+        *,
+        params: Mapping[str, str] | None = None,
+        timeout: tuple[float, float] | None = None,
     ) -> JSONValue:
-        """GET a management resource and return its parsed JSON body."""
+        """GET a management resource and return its parsed JSON body.
+
+        `timeout` (connect, read) replaces the client's own for this call; the whole
+        answer must arrive within their sum.
+        """
+        call_timeout = timeout or self.timeout
         attempts = 1 + self.get_retries
         for attempt in range(attempts):
-            deadline = time.monotonic() + self.timeout[0] + self.timeout[1]
+            deadline = time.monotonic() + call_timeout[0] + call_timeout[1]
             try:
-                response = self._send("GET", segments, params=params, stream=True)
+                response = self._send(
+                    "GET", segments, params=params, stream=True, timeout=call_timeout
+                )
                 body = self._read_body(response, deadline=deadline, resource=segments[0])
             except BrokerUnavailable as exc:
                 # Retry only a refused/reset connection: a timeout already spent the budget.
@@ -131,6 +149,7 @@ class ManagementClient:
         body: Mapping[str, JSONValue] | None = None,
         allow_not_found: bool = False,
         stream: bool = False,
+        timeout: tuple[float, float] | None = None,
     ) -> requests.Response:
         resource = segments[0] if segments else ""
         try:
@@ -139,7 +158,7 @@ class ManagementClient:
                 self.build_url(segments),
                 params=params,
                 json=body,
-                timeout=self.timeout,
+                timeout=timeout or self.timeout,
                 stream=stream,
             )
         except requests.Timeout as exc:
@@ -172,6 +191,7 @@ def _client_for(
     read_timeout: float,
     get_retries: int,
     max_response_bytes: int,
+    snapshot_read_timeout: float,
 ) -> ManagementClient:
     return ManagementClient(
         base_url,
@@ -181,4 +201,5 @@ def _client_for(
         read_timeout=read_timeout,
         get_retries=get_retries,
         max_response_bytes=max_response_bytes,
+        snapshot_read_timeout=snapshot_read_timeout,
     )

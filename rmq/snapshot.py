@@ -57,9 +57,17 @@ def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
     """Read every connection and every queue with two concurrent bulk calls."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rmq-snapshot") as pool:
         connections = pool.submit(
-            client.get_json, ["connections"], params={"columns": CONNECTION_COLUMNS}
+            client.get_json,
+            ["connections"],
+            params={"columns": CONNECTION_COLUMNS},
+            timeout=client.snapshot_timeout,
         )
-        queues = pool.submit(client.get_json, ["queues"], params={"columns": QUEUE_COLUMNS})
+        queues = pool.submit(
+            client.get_json,
+            ["queues"],
+            params={"columns": QUEUE_COLUMNS},
+            timeout=client.snapshot_timeout,
+        )
         connection_items, queue_items = connections.result(), queues.result()
     # Stamped when the answers are in: a slow broker must not age the snapshot before it
     # is stored, or a fetch longer than the TTL would store one already expired.

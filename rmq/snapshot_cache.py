@@ -37,7 +37,7 @@ def get_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
     if ttl <= 0:
         return fetch_broker_snapshot(client)
     # The longest a fetch can take: both calls run concurrently, each bounded.
-    fetch_bound = client.timeout[0] + client.timeout[1] + 1
+    fetch_bound = client.snapshot_timeout[0] + client.snapshot_timeout[1] + 1
     deadline = time.monotonic() + fetch_bound
     while True:
         cached = _read_fresh(ttl)

@@ -97,6 +97,35 @@ def test_every_call_carries_the_connect_and_read_timeout_and_credentials(broker)
     assert [call.request.headers["Authorization"] for call in broker.calls] == [basic] * 3
 
 
+def test_snapshot_listings_use_the_snapshot_read_timeout_and_other_calls_do_not(broker):
+    # given a client whose snapshot listings may take longer than its other calls
+    broker.add(responses.GET, _any("connections"), json=[])
+    broker.add(responses.GET, _any("queues"), json=[])
+    broker.add(responses.GET, _any("overview"), json={})
+    client = ManagementClient(
+        BASE,
+        user="monitor",
+        password=PASSWORD,
+        connect_timeout=1.5,
+        read_timeout=4.0,
+        snapshot_read_timeout=20.0,
+    )
+
+    # when a snapshot is fetched, then another resource read
+    fetch_broker_snapshot(client)
+    client.get_json(["overview"])
+
+    # then the two bulk listings waited up to 20 s, the other call up to 4 s
+    timeouts = {
+        call.request.url.split("?")[0]: call.request.req_kwargs["timeout"] for call in broker.calls
+    }
+    assert timeouts == {
+        f"{BASE}/api/connections": (1.5, 20.0),
+        f"{BASE}/api/queues": (1.5, 20.0),
+        f"{BASE}/api/overview": (1.5, 4.0),
+    }
+
+
 def test_client_from_settings_uses_the_rabbitmq_settings(broker, settings):
     # given
     settings.RABBITMQ_MANAGEMENT_URL = "http://broker.example:15672/"
@@ -104,15 +133,18 @@ def test_client_from_settings_uses_the_rabbitmq_settings(broker, settings):
     settings.RABBITMQ_PASSWORD = PASSWORD
     settings.RABBITMQ_CONNECT_TIMEOUT = 0.7
     settings.RABBITMQ_READ_TIMEOUT = 3.0
+    settings.RABBITMQ_SNAPSHOT_READ_TIMEOUT = 12.0
     broker.add(responses.GET, "http://broker.example:15672/api/overview", json={"ok": 1})
 
     # when
-    body = ManagementClient.from_settings().get_json(["overview"])
+    client = ManagementClient.from_settings()
+    body = client.get_json(["overview"])
 
     # then
     assert body == {"ok": 1}
     request = broker.calls[0].request
     assert request.req_kwargs["timeout"] == (0.7, 3.0)
+    assert client.snapshot_timeout == (0.7, 12.0)
     assert request.headers["Authorization"] == (
         "Basic " + b64encode(f"agentstats:{PASSWORD}".encode()).decode()
     )
