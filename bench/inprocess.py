@@ -1,24 +1,21 @@
 """In-process measurements: query and broker-call counts, and where the time goes.
 
-Runs the app's own read path (selectors, snapshot, merge, serializer, renderer) in this
-process against the bench database and the real broker, so each stage can be timed on
-its own. `report_to_data_flat` is a candidate faster path (plain dicts instead of the
-nested serializers), measured side by side with the app's and checked to give exactly
-the app's JSON.
+Runs the app's own read path (selectors, snapshot, merge, response builder, renderer) in
+this process against the bench database and the real broker, so each stage can be timed
+on its own, with the app's garbage-collector tuning applied to this process as gunicorn's
+workers apply it. The app's choices are also timed against what they replaced: the
+serializers (still the schema, checked to give the same bytes) and Python's default GC
+thresholds.
 """
 
-import dataclasses
 import gc
-import json
 import statistics
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from unittest import mock
-from uuid import UUID
 
 import requests
 from django.conf import settings
@@ -28,12 +25,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
 
-from agentstats.connections import (
-    AgentStatus,
-    ConnectionReport,
-    build_connection_report,
-)
-from agentstats.selectors import AgentFilters, fetch_connection_report, list_agent_rows
+from agentstats.connections import build_connection_report
+from agentstats.report_data import prepare_agents, render_report
+from agentstats.selectors import AgentFilters, fetch_connection_stats_data, list_agent_rows
 from agentstats.serializers import ConnectionStatsOutputSerializer
 from bench.probes import ENDPOINT_PATH
 from rmq.client import ManagementClient
@@ -47,9 +41,8 @@ from rmq.snapshot import (
 
 CACHE_PROBE_KEY = "agentstats-bench:snapshot-probe"
 PROFILING_READ_TIMEOUT = 60.0
-# Allocation-heavy requests (tens of thousands of objects) trigger the cyclic GC often;
-# a larger first threshold is the usual remedy, measured here side by side.
-GC_THRESHOLD = (50_000, 20, 100)
+# CPython's own defaults, which the app's GC_THRESHOLDS replace in its server processes.
+PYTHON_GC_THRESHOLDS = (700, 10, 10)
 T = TypeVar("T")
 
 
@@ -114,16 +107,18 @@ def profile_read_path(*, repeats: int) -> list[Stage]:
         with _timed_sql() as sql, _stopwatch(timings, "rows"):
             rows = list_agent_rows(AgentFilters())
         timings.setdefault("sql", []).append(sum(sql))
+        with _stopwatch(timings, "prepare"):
+            prepared = prepare_agents(rows)
         with _stopwatch(timings, "snapshot"):
             snapshot = fetch_broker_snapshot(broker)
         with _stopwatch(timings, "merge"):
             report = build_connection_report(rows, snapshot)
-        with _stopwatch(timings, "serialize"):
-            data = ConnectionStatsOutputSerializer(report).data
+        with _stopwatch(timings, "fill"):
+            data = render_report(report, prepared)
         with _stopwatch(timings, "render"):
             JSONRenderer().render(data)
         with _stopwatch(timings, "combined"):
-            fetch_connection_report(AgentFilters(), broker=broker)
+            JSONRenderer().render(fetch_connection_stats_data(AgentFilters(), broker=broker))
         cache.set(CACHE_PROBE_KEY, snapshot, timeout=60)
         with _stopwatch(timings, "cache_get"):
             cache.get(CACHE_PROBE_KEY)
@@ -137,11 +132,16 @@ def profile_read_path(*, repeats: int) -> list[Stage]:
         parse_queues(queues_body)
     median = {name: statistics.median(values) for name, values in timings.items()}
     orm = median["rows"] - median["sql"]
+    after_snapshot = median["merge"] + median["fill"] + median["render"]
     return [
         Stage(
-            "DB rows: list_agent_rows",
+            "DB rows: list_agent_rows (while the broker answers)",
             median["rows"],
             f"SQL execute {median['sql']:.3f} s, building AgentRows from the rows {orm:.3f} s",
+        ),
+        Stage(
+            "database half of the body: prepare_agents (while the broker answers)",
+            median["prepare"],
         ),
         Stage(
             "broker snapshot: fetch_broker_snapshot",
@@ -149,14 +149,18 @@ def profile_read_path(*, repeats: int) -> list[Stage]:
             f"GET /api/queues alone {median['queues_get']:.3f} s incl. JSON decode; "
             f"parsing both bodies into dataclasses {median['parse']:.3f} s",
         ),
-        Stage("merge: build_connection_report", median["merge"]),
-        Stage("serialize: ConnectionStatsOutputSerializer(report).data", median["serialize"]),
-        Stage("render: JSONRenderer().render(data)", median["render"]),
+        Stage("merge: build_connection_report (after the snapshot)", median["merge"]),
+        Stage("live fields: render_report (after the snapshot)", median["fill"]),
         Stage(
-            "as the app runs them: fetch_connection_report (rows load while the snapshot "
-            "is fetched, then merge)",
+            "render: JSONRenderer().render(data) (after the snapshot)",
+            median["render"],
+            f"work after the snapshot in all: {after_snapshot:.3f} s",
+        ),
+        Stage(
+            "as the app runs them: fetch_connection_stats_data + render (rows and database "
+            "half while the snapshot is fetched)",
             median["combined"],
-            "to compare with rows + snapshot + merge above",
+            "to compare with the snapshot alone above",
             is_cold_path=False,
         ),
         Stage(
@@ -172,86 +176,43 @@ def profile_read_path(*, repeats: int) -> list[Stage]:
 @dataclass(frozen=True)
 class Alternative:
     name: str
+    before_seconds: float
     app_seconds: float
-    alternative_seconds: float
     # "yes"/"NO" when the outputs were compared, "same code" when only timing differs.
     identical: str
 
 
 def compare_alternatives(*, repeats: int) -> list[Alternative]:
-    """Time parts of the app's read path against candidate faster versions of them."""
+    """Time the app's choices against what they replaced, with the snapshot fixed."""
     broker = profiling_client()
     snapshot = fetch_broker_snapshot(broker)
     report = build_connection_report(list_agent_rows(AgentFilters()), snapshot)
-    app_json = json.loads(JSONRenderer().render(ConnectionStatsOutputSerializer(report).data))
-    flat_json = json.loads(json.dumps(report_to_data_flat(report)))
-    is_same = "yes" if flat_json == app_json else "NO"
+    serializer_body = JSONRenderer().render(ConnectionStatsOutputSerializer(report).data)
+    is_same = "yes" if JSONRenderer().render(render_report(report)) == serializer_body else "NO"
 
     def app_path() -> bytes:
-        report = build_connection_report(list_agent_rows(AgentFilters()), snapshot)
-        return JSONRenderer().render(ConnectionStatsOutputSerializer(report).data)
+        rows = list_agent_rows(AgentFilters())
+        prepared = prepare_agents(rows)
+        report = build_connection_report(rows, snapshot)
+        return JSONRenderer().render(render_report(report, prepared))
 
-    def flat_path() -> bytes:
-        report = build_connection_report(list_agent_rows(AgentFilters()), snapshot)
-        return json.dumps(report_to_data_flat(report)).encode()
-
-    app_seconds = _median_of(repeats, app_path)
     return [
         Alternative(
-            "serialize: ConnectionStatsOutputSerializer(report).data vs plain dicts",
+            "build the body: ConnectionStatsOutputSerializer(report).data (the schema's "
+            "serializers) vs render_report(report)",
             _median_of(repeats, lambda: ConnectionStatsOutputSerializer(report).data),
-            _median_of(repeats, lambda: report_to_data_flat(report)),
+            _median_of(repeats, lambda: render_report(report)),
             is_same,
         ),
         Alternative(
-            "render: JSONRenderer().render vs json.dumps of the plain dicts",
-            _median_of(repeats, lambda: JSONRenderer().render(app_json)),
-            _median_of(repeats, lambda: json.dumps(flat_json).encode()),
-            "same data",
-        ),
-        Alternative(
-            "rows + merge + serialize + render (snapshot fixed): default GC thresholds "
-            f"{gc.get_threshold()} vs gc.set_threshold{GC_THRESHOLD}",
-            app_seconds,
-            _median_of(repeats, lambda: _with_gc_threshold(app_path)),
+            "rows + database half + merge + live fields + render (snapshot fixed): Python's "
+            f"GC thresholds {PYTHON_GC_THRESHOLDS} vs the app's GC_THRESHOLDS "
+            f"{settings.GC_THRESHOLDS}",
+            _median_of(repeats, lambda: _with_gc_threshold(PYTHON_GC_THRESHOLDS, app_path)),
+            _median_of(repeats, app_path),
             "same code",
         ),
-        Alternative(
-            f"the same: app as is vs plain dicts + json.dumps + gc.set_threshold{GC_THRESHOLD}",
-            app_seconds,
-            _median_of(repeats, lambda: _with_gc_threshold(flat_path)),
-            is_same,
-        ),
     ]
-
-
-@dataclass(frozen=True)
-class PrototypeRun:
-    """The prototype read path timed against the floor, alternately, in this process."""
-
-    prototype: list[float]
-    floor: list[float]
-
-
-def time_prototype(floor: Callable[[], float], *, repeats: int) -> PrototypeRun:
-    """Alternate the floor and the prototype read path (the app's, with plain dicts,
-    json.dumps and a larger GC threshold) and time both."""
-    broker = profiling_client()
-    prototype: list[float] = []
-    floors: list[float] = []
-    for _ in range(repeats):
-        floors.append(floor())
-        started = time.perf_counter()
-        _with_gc_threshold(lambda: build_prototype_response(broker))
-        prototype.append(time.perf_counter() - started)
-    return PrototypeRun(prototype=prototype, floor=floors)
-
-
-def build_prototype_response(broker: ManagementClient) -> bytes:
-    """The whole unfiltered response: the app's fetch_connection_report, then plain dicts
-    and json.dumps instead of the serializer and renderer (same JSON, as checked above)."""
-    report = fetch_connection_report(AgentFilters(), broker=broker)
-    return json.dumps(report_to_data_flat(report)).encode()
 
 
 def profiling_client() -> ManagementClient:
@@ -263,106 +224,17 @@ def profiling_client() -> ManagementClient:
         password=settings.RABBITMQ_PASSWORD,
         connect_timeout=settings.RABBITMQ_CONNECT_TIMEOUT,
         read_timeout=PROFILING_READ_TIMEOUT,
+        snapshot_read_timeout=PROFILING_READ_TIMEOUT,
     )
 
 
-def _with_gc_threshold(work: Callable[[], T]) -> T:
+def _with_gc_threshold(thresholds: tuple[int, ...], work: Callable[[], T]) -> T:
     previous = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLD)
+    gc.set_threshold(*thresholds)
     try:
         return work()
     finally:
         gc.set_threshold(*previous)
-
-
-def report_to_data_flat(report: ConnectionReport) -> dict[str, Any]:
-    """The endpoint's response body built as plain dicts, field for field the serializer's."""
-    summary = report.summary
-    return {
-        "agents": [_agent_data(agent) for agent in report.agents],
-        # Every summary field is a number or a time; taken generically so a new one is kept.
-        "summary": {
-            item.name: _plain(getattr(summary, item.name)) for item in dataclasses.fields(summary)
-        },
-    }
-
-
-def _plain(value: object) -> object:
-    return _iso(value) if isinstance(value, datetime) else value
-
-
-def _agent_data(agent: AgentStatus) -> dict[str, Any]:
-    row = agent.row
-    return {
-        "uuid": str(row.uuid),
-        "name": row.name,
-        "offering_uuid": str(row.offering_uuid),
-        "offering_name": row.offering_name,
-        "version": row.version,
-        "last_restarted": _iso(row.last_restarted),
-        "connected": agent.is_connected,
-        "event_consumer_uuid": None,
-        "user_uuid": _uuid_or_none(row.user_uuid),
-        "user_username": row.user_username,
-        "user_full_name": row.user_full_name,
-        "user_is_staff": row.user_is_staff,
-        "auth_kind": None,
-        "auth_token_prefix": None,
-        "auth_token_name": None,
-        "authorized_via": None,
-        "delivery_blocked_reason": None,
-        "services": [
-            {
-                "uuid": str(service.uuid),
-                "name": service.name,
-                "state": service.state,
-                "modified": _iso(service.modified),
-            }
-            for service in row.services
-        ],
-        "event_subscriptions": [
-            {
-                "uuid": str(sub.uuid),
-                "created": _iso(sub.created),
-                "observable_objects": [dict(item) for item in sub.observable_objects],
-                "rmq_connection": {
-                    "connected": sub.rmq_connection.connected,
-                    "source_ip": sub.rmq_connection.source_ip,
-                    "connected_at": _iso(sub.rmq_connection.connected_at),
-                    "state": sub.rmq_connection.state,
-                    "recv_oct": sub.rmq_connection.recv_oct,
-                    "send_oct": sub.rmq_connection.send_oct,
-                    "node": sub.rmq_connection.node,
-                    "protocol": sub.rmq_connection.protocol,
-                },
-            }
-            for sub in agent.event_subscriptions
-        ],
-        "queues": [
-            {
-                "name": queue.name,
-                "vhost": queue.vhost,
-                "messages": queue.messages,
-                "consumers": queue.consumers,
-                "object_type": queue.object_type,
-                "kind": queue.kind,
-                "exists_on_broker": queue.exists_on_broker,
-            }
-            for queue in agent.queues
-        ],
-    }
-
-
-def _iso(value: datetime | None) -> str | None:
-    # DRF's DateTimeField: ISO 8601 in the current time zone (UTC), 'Z' for +00:00.
-    if value is None:
-        return None
-    text = value.astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _uuid_or_none(value: UUID | None) -> str | None:
-    return None if value is None else str(value)
 
 
 @contextmanager

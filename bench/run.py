@@ -18,12 +18,8 @@ from django.db import connection
 
 from bench import broker as bench_broker
 from bench import fleet
-from bench.inprocess import (
-    compare_alternatives,
-    count_request_costs,
-    profile_read_path,
-    time_prototype,
-)
+from bench.inprocess import compare_alternatives, count_request_costs, profile_read_path
+from bench.load import CountingProxy, LoadResult, require_wrk, run_wrk, summarize_load
 from bench.probes import EndpointProbe, FloorProbe, Sample, UpstreamProbe, median, percentile
 from bench.report import Result, Timing, render_results, write_results
 from bench.server import REPO, Gunicorn, server_env
@@ -39,8 +35,7 @@ GUNICORN_TIMEOUT = 120
 # Seconds the broker may take to settle after a growth step.
 SETTLE_TIMEOUT = 90.0
 # Each alternative runs the whole fleet twice per side: enough for multi-x differences.
-ALTERNATIVE_REPEATS = 2
-PROTOTYPE_REPEATS = 5
+ALTERNATIVE_REPEATS = 3
 # The ratio targets are defined at this size: profile it as well as the largest.
 PROFILE_ALSO_AT = 1000
 # The cached server is context, not a compared probe: fewer samples keep the run short.
@@ -60,6 +55,12 @@ def cleanup_only() -> int:
 
 def run_benchmark(args: argparse.Namespace, *, command: str) -> int:
     started = time.monotonic()
+    if args.load_seconds and args.load_at in args.agents:
+        require_wrk()
+    # The in-process profile runs with the GC tuning the app's server processes apply.
+    from agentstats.wsgi import tune_garbage_collector
+
+    tune_garbage_collector()
     logging.getLogger("pika").setLevel(logging.WARNING)
     api = _management_api()
     node = api.get("nodes", columns="name,fd_total,sockets_total")[0]
@@ -227,29 +228,64 @@ def _run_size(
         _say("   profiling the read path in-process")
         result.profile = profile_read_path(repeats=args.profile_repeats)
         result.alternatives = compare_alternatives(repeats=ALTERNATIVE_REPEATS)
-        floor = FloorProbe(
-            settings.RABBITMQ_MANAGEMENT_URL,
-            (settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
-            timeout=HTTP_TIMEOUT,
-        )
-        try:
-            result.prototype = time_prototype(
-                lambda: floor.measure().seconds, repeats=PROTOTYPE_REPEATS
-            )
-        finally:
-            floor.close()
-        _say(
-            f"   prototype {median(result.prototype.prototype):.3f}s "
-            f"floor {median(result.prototype.floor):.3f}s"
-        )
         for stage in result.profile:
             _say(f"   {stage.seconds:8.3f}s  {stage.name}  {stage.note}")
         for alt in result.alternatives:
             _say(
-                f"   {alt.name}: app {alt.app_seconds:.3f}s alternative "
-                f"{alt.alternative_seconds:.3f}s identical={alt.identical}"
+                f"   {alt.name}: before {alt.before_seconds:.3f}s app "
+                f"{alt.app_seconds:.3f}s identical={alt.identical}"
             )
         publish()
+    if args.load_seconds and agents == args.load_at:
+        _say(f"   load run: {args.load_connections} pollers for {args.load_seconds} s")
+        result.load = _run_load(args, env, token=token, log_dir=log_dir, agents=agents)
+        _say(
+            f"   {result.load.requests_per_second:.1f} req/s p50 {result.load.latency_p50:.3f}s "
+            f"p99 {result.load.latency_p99:.3f}s errors "
+            f"{result.load.non_2xx + result.load.socket_errors} snapshots "
+            f"{result.load.snapshots} (most in one TTL {result.load.most_snapshots_in_one_ttl})"
+        )
+        publish()
+
+
+def _run_load(
+    args: argparse.Namespace, env: dict[str, str], *, token: str, log_dir: Path, agents: int
+) -> LoadResult:
+    """wrk against gunicorn with the snapshot shared through Redis, the broker behind a
+    counting proxy."""
+    import redis
+
+    redis.Redis.from_url(args.load_cache_url, socket_connect_timeout=5).flushdb()
+    proxy = CountingProxy(settings.RABBITMQ_MANAGEMENT_URL)
+    access_log = log_dir / f"access-{agents}-load.log"
+    load_env = {
+        **env,
+        "CACHE_URL": args.load_cache_url,
+        "BROKER_SNAPSHOT_TTL": str(args.load_ttl),
+        "RABBITMQ_MANAGEMENT_URL": proxy.url,
+    }
+    with (
+        proxy.serving(),
+        Gunicorn(
+            load_env,
+            workers=args.workers,
+            timeout=GUNICORN_TIMEOUT,
+            log_path=log_dir / f"gunicorn-{agents}-load.log",
+            access_log=access_log,
+        ) as server,
+    ):
+        output = run_wrk(
+            server.base_url, token, connections=args.load_connections, seconds=args.load_seconds
+        )
+        calls = list(proxy.calls)
+    return summarize_load(
+        output,
+        connections=args.load_connections,
+        seconds=args.load_seconds,
+        calls=calls,
+        ttl=args.load_ttl,
+        access_log=access_log,
+    )
 
 
 def _measure_interleaved(
@@ -350,7 +386,9 @@ def _describe_environment(
         f"PostgreSQL {postgres}",
         "app: `gunicorn agentstats.wsgi -b 127.0.0.1:<free port> -w 2 --timeout 120` (sync "
         "workers), DATABASE_URL = the bench database, CACHE_URL unset (local memory), other "
-        f"settings at their defaults (RABBITMQ_READ_TIMEOUT {settings.RABBITMQ_READ_TIMEOUT:g} s)",
+        "settings at their defaults (RABBITMQ_SNAPSHOT_READ_TIMEOUT "
+        f"{settings.RABBITMQ_SNAPSHOT_READ_TIMEOUT:g} s, GC_THRESHOLDS "
+        f"{','.join(map(str, settings.GC_THRESHOLDS))})",
         "fleet: "
         + (
             f"a new provider every {args.agents_per_provider} agents"

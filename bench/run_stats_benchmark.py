@@ -68,6 +68,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=150.0,
         help="seconds per fleet size the upstream probe may spend; it always gets 3 samples",
     )
+    load = parser.add_argument_group("load run (wrk, snapshot shared through Redis)")
+    load.add_argument("--load-at", type=int, default=1000, help="fleet size of the load run")
+    load.add_argument("--load-seconds", type=int, default=30, help="0 skips the load run")
+    load.add_argument("--load-connections", type=int, default=32, help="concurrent pollers")
+    load.add_argument(
+        "--load-ttl", type=float, default=2.0, help="BROKER_SNAPSHOT_TTL of the load run"
+    )
+    load.add_argument("--load-cache-url", default="redis://127.0.0.1:6379/9")
     parser.add_argument("--profile-repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)

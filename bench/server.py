@@ -13,6 +13,8 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 READINESS_PATH = "/api/marketplace-site-agent-connection-stats/"
 STARTUP_SECONDS = 60
+# Access-log line: seconds the request spent in the worker, then the status.
+ACCESS_LOG_FORMAT = "%(L)s %(s)s"
 
 
 def pick_free_port() -> int:
@@ -25,7 +27,16 @@ def pick_free_port() -> int:
 class Gunicorn:
     """`gunicorn agentstats.wsgi -w 2` on a free port; stopped (by its own pid) on exit."""
 
-    def __init__(self, env: dict[str, str], *, workers: int, timeout: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        workers: int,
+        timeout: int,
+        log_path: Path,
+        access_log: Path | None = None,
+    ) -> None:
+        self.access_log = access_log
         self.port = pick_free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -45,6 +56,13 @@ class Gunicorn:
             "--timeout",
             str(self.timeout),
         ]
+        if self.access_log is not None:
+            command += [
+                "--access-logfile",
+                str(self.access_log),
+                "--access-logformat",
+                ACCESS_LOG_FORMAT,
+            ]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
                 command, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT
