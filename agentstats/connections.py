@@ -251,7 +251,7 @@ def _collect_agent_queues(
                 name=name,
                 vhost=sub.vhost,
                 messages=(broker_queue.messages or 0) if broker_queue else 0,
-                consumers=(broker_queue.consumers or 0) if broker_queue else 0,
+                consumers=broker_queue.consumers if broker_queue else 0,
                 object_type=parse_queue_object_type(name),
                 kind="legacy" if name.startswith("subscription_") else "unknown",
                 exists_on_broker=broker_queue is not None,

@@ -189,7 +189,7 @@ RABBITMQ_USER = os.environ.get("RABBITMQ_USER", "guest")
 RABBITMQ_PASSWORD = os.environ.get("RABBITMQ_PASSWORD", "guest")
 RABBITMQ_CONNECT_TIMEOUT = _env_float("RABBITMQ_CONNECT_TIMEOUT", default=2.0)
 RABBITMQ_READ_TIMEOUT = _env_float("RABBITMQ_READ_TIMEOUT", default=5.0)
-# Read timeout of the stats snapshot's two bulk listings: a broker with tens of thousands
+# Read timeout of the stats snapshot's bulk listings: a broker with tens of thousands
 # of queues takes seconds to list them (1.5-11 s at 15,000 queues, docs/benchmarks.md),
 # and with the shared snapshot only one request per BROKER_SNAPSHOT_TTL waits that long.
 RABBITMQ_SNAPSHOT_READ_TIMEOUT = _env_float("RABBITMQ_SNAPSHOT_READ_TIMEOUT", default=15.0)

@@ -19,6 +19,7 @@ import requests
 
 from bench.fleet import BrokerSubscription
 from rmq.provisioning import build_subscription_queue_pattern
+from rmq.snapshot import QUEUE_PARAMS
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def wait_until_settled(api: ManagementAPI, *, timeout: float) -> list[float]:
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         began = time.perf_counter()
-        api.get("queues", columns="name,vhost,messages,consumers")
+        api.get("queues", **QUEUE_PARAMS)
         timings.append(time.perf_counter() - began)
         if len(timings) >= 2 and abs(timings[-1] - timings[-2]) <= 0.25 * timings[-2]:
             break

@@ -1,7 +1,7 @@
 """The three measured ways to answer "which agents are alive", each over real HTTP.
 
 - endpoint: GET the stats endpoint from gunicorn with a support user's token;
-- floor: the management-API bulk calls the endpoint needs, with the same columns as
+- floor: the management-API bulk calls the endpoint needs, with the same parameters as
   rmq/snapshot.py, issued concurrently (time until both bodies are fully read, without
   JSON decoding, so the floor is as low as it can be);
 - upstream: Waldur's pattern, one call per broker user and one per vhost, in sequence.
@@ -20,12 +20,14 @@ from urllib.parse import quote
 
 import requests
 
-from rmq.snapshot import CONNECTION_COLUMNS, QUEUE_COLUMNS
+from rmq.snapshot import CONNECTION_COLUMNS, CONSUMER_COLUMNS, QUEUE_PARAMS
 
 ENDPOINT_PATH = "/api/marketplace-site-agent-connection-stats/"
+# The cheapest calls that give what the endpoint needs (rmq/snapshot.py has the measurements).
 FLOOR_CALLS = (
     ("connections", {"columns": CONNECTION_COLUMNS}),
-    ("queues", {"columns": QUEUE_COLUMNS}),
+    ("queues", QUEUE_PARAMS),
+    ("consumers", {"columns": CONSUMER_COLUMNS}),
 )
 
 
@@ -58,7 +60,7 @@ class EndpointProbe:
 
 
 class FloorProbe:
-    """GET /api/connections and /api/queues (trimmed columns) concurrently."""
+    """GET /api/connections, /api/queues and /api/consumers (trimmed) concurrently."""
 
     def __init__(self, management_url: str, auth: tuple[str, str], *, timeout: float) -> None:
         self.base = management_url.rstrip("/") + "/api/"

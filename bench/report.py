@@ -142,7 +142,7 @@ def render_results(
         lines += ["", "Notes:", "", *notes]
     lines += [
         "",
-        "GET /api/queues (trimmed columns) right after each growth step, until two answers "
+        "GET /api/queues (the app's parameters) right after each growth step, until two answers "
         "agree within 25 %:",
         "",
     ]

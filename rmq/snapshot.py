@@ -3,8 +3,14 @@
 Broker JSON is parsed into dataclasses here and nowhere else. Every statistics field is
 optional: RabbitMQ lists a Web STOMP connection seconds before it reports its state and
 byte counters.
+
+Queue depths come from the queues themselves (`disable_stats=true&enable_queue_totals=true`)
+and consumer counts from `/api/consumers`, not from the statistics database: on RabbitMQ
+3.10 that is 2-3x cheaper at 3,000-15,000 queues, and current, where the statistics lag
+changes by 5-9 s. With `disable_stats`, `/api/queues` has no `consumers` field at all.
 """
 
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -15,7 +21,12 @@ from rmq.client import ManagementClient
 from rmq.exceptions import BrokerResponseError
 
 CONNECTION_COLUMNS = "name,user,vhost,peer_host,connected_at,state,recv_oct,send_oct,protocol,node"
-QUEUE_COLUMNS = "name,vhost,messages,consumers"
+QUEUE_PARAMS = {
+    "disable_stats": "true",
+    "enable_queue_totals": "true",
+    "columns": "name,vhost,messages",
+}
+CONSUMER_COLUMNS = "queue.name,queue.vhost"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +52,7 @@ class BrokerQueue:
     vhost: str
     name: str
     messages: int | None
-    consumers: int | None
+    consumers: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,26 +65,25 @@ class BrokerSnapshot:
 
 
 def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
-    """Read every connection and every queue with two concurrent bulk calls."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rmq-snapshot") as pool:
-        connections = pool.submit(
-            client.get_json,
-            ["connections"],
-            params={"columns": CONNECTION_COLUMNS},
-            timeout=client.snapshot_timeout,
-        )
-        queues = pool.submit(
-            client.get_json,
-            ["queues"],
-            params={"columns": QUEUE_COLUMNS},
-            timeout=client.snapshot_timeout,
-        )
-        connection_items, queue_items = connections.result(), queues.result()
+    """Read every connection, queue and consumer with three concurrent bulk calls."""
+    calls = {
+        "connections": {"columns": CONNECTION_COLUMNS},
+        "queues": QUEUE_PARAMS,
+        "consumers": {"columns": CONSUMER_COLUMNS},
+    }
+    with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="rmq-snapshot") as pool:
+        pending = {
+            resource: pool.submit(
+                client.get_json, [resource], params=params, timeout=client.snapshot_timeout
+            )
+            for resource, params in calls.items()
+        }
+        bodies = {resource: future.result() for resource, future in pending.items()}
     # Stamped when the answers are in: a slow broker must not age the snapshot before it
     # is stored, or a fetch longer than the TTL would store one already expired.
     return BrokerSnapshot(
-        connections=parse_connections(connection_items),
-        queues=parse_queues(queue_items),
+        connections=parse_connections(bodies["connections"]),
+        queues=parse_queues(bodies["queues"], consumers=bodies["consumers"]),
         taken_at=datetime.now(tz=UTC),
     )
 
@@ -83,17 +93,33 @@ def parse_connections(body: Any) -> tuple[BrokerConnection, ...]:
     return tuple(_parse_connection(item) for item in _as_list_of_objects(body, "connections"))
 
 
-def parse_queues(body: Any) -> tuple[BrokerQueue, ...]:
-    """Parse GET /api/queues; raise BrokerResponseError on any other shape."""
-    return tuple(
-        BrokerQueue(
-            vhost=_required_str(item, "vhost"),
-            name=_required_str(item, "name"),
-            messages=_optional_int(item, "messages"),
-            consumers=_optional_int(item, "consumers"),
+def parse_queues(body: Any, *, consumers: Any) -> tuple[BrokerQueue, ...]:
+    """Parse GET /api/queues with each queue's consumers counted in GET /api/consumers;
+    raise BrokerResponseError on any other shape."""
+    counts = count_consumers(consumers)
+    queues = []
+    for item in _as_list_of_objects(body, "queues"):
+        vhost, name = _required_str(item, "vhost"), _required_str(item, "name")
+        queues.append(
+            BrokerQueue(
+                vhost=vhost,
+                name=name,
+                messages=_optional_int(item, "messages"),
+                consumers=counts.get((vhost, name), 0),
+            )
         )
-        for item in _as_list_of_objects(body, "queues")
-    )
+    return tuple(queues)
+
+
+def count_consumers(body: Any) -> Counter[tuple[str, str]]:
+    """Consumers per (vhost, queue name) in GET /api/consumers?columns=queue.name,queue.vhost."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for item in _as_list_of_objects(body, "consumers"):
+        queue = item.get("queue")
+        if not isinstance(queue, dict):
+            raise BrokerResponseError("management API consumer lacks its queue")
+        counts[(_required_str(queue, "vhost"), _required_str(queue, "name"))] += 1
+    return counts
 
 
 def _parse_connection(item: Mapping[str, Any]) -> BrokerConnection:

@@ -1,14 +1,10 @@
 """GET /api/marketplace-site-agent-connection-stats/<uuid>/: one agent in the list's shape."""
 
-import re
-
 import pytest
-import responses
+from django.conf import settings
 
+from tests.broker_mocks import mock_broker_snapshot
 from tests.factories import AgentServiceFactory, EventSubscriptionQueueFactory
-
-CONNECTIONS = re.compile(r".*/api/connections.*")
-QUEUES = re.compile(r".*/api/queues.*")
 
 
 @pytest.fixture
@@ -39,11 +35,11 @@ def mock_broker(broker, queue, *, connected: bool) -> None:
         if connected
         else []
     )
-    broker.add(responses.GET, CONNECTIONS, json=connections)
-    broker.add(
-        responses.GET,
-        QUEUES,
-        json=[
+    mock_broker_snapshot(
+        broker,
+        base=settings.RABBITMQ_MANAGEMENT_URL.rstrip("/"),
+        connections=connections,
+        queues=[
             {
                 "name": queue.queue_name,
                 "vhost": subscription.user.uuid.hex,

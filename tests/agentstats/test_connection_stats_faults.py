@@ -183,10 +183,12 @@ def test_stats_answer_when_the_broker_is_slow_just_under_or_over_the_snapshot_re
 def test_stats_answer_200_for_a_large_broker_answer_that_arrives_in_time(
     settings, support_user, client_for, identity
 ):
-    # given 20,000 connections of other users (about 3 MB), within the size cap
+    # given 20,000 connections of other users (about 3 MB), within the size cap; the
+    # server answers every listing alike, so each item also reads as a queue and a consumer
     other = (
         b'{"name":"c","user":"someone-else","vhost":"v","peer_host":"10.0.0.1",'
-        b'"connected_at":1764110000000,"state":"running","recv_oct":1,"send_oct":1}'
+        b'"connected_at":1764110000000,"state":"running","recv_oct":1,"send_oct":1,'
+        b'"queue":{"name":"c","vhost":"v"}}'
     )
     server = _serve(_json_response(b"[" + b",".join([other] * 20_000) + b"]"))
     settings.RABBITMQ_MANAGEMENT_URL = next(server)

@@ -27,6 +27,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from marketplace.models import AgentServiceState
+from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,
@@ -41,6 +42,7 @@ URL = "/api/marketplace-site-agent-connection-stats/"
 MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 CONNECTIONS_URL = f"{MANAGEMENT}/api/connections"
 QUEUES_URL = f"{MANAGEMENT}/api/queues"
+CONSUMERS_URL = f"{MANAGEMENT}/api/consumers"
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rabbitmq"
 
 # Identifiers of the captured responses.
@@ -125,8 +127,7 @@ def _mock_broker(
     connections: list[dict[str, Any]] | None = None,
     queues: list[dict[str, Any]] | None = None,
 ) -> None:
-    broker.add(responses.GET, CONNECTIONS_URL, json=connections or [])
-    broker.add(responses.GET, QUEUES_URL, json=queues or [])
+    mock_broker_snapshot(broker, base=MANAGEMENT, connections=connections, queues=queues)
 
 
 def _paths(broker: responses.RequestsMock) -> list[str]:
@@ -158,7 +159,7 @@ def test_stats_are_readable_only_by_staff_and_support(
 
     # then
     assert response.status_code == expected_status
-    assert len(broker.calls) == (2 if expected_status == 200 else 0)
+    assert len(broker.calls) == (SNAPSHOT_CALLS if expected_status == 200 else 0)
 
 
 # --- what it returns ----------------------------------------------------------------------
@@ -331,7 +332,7 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
     assert set(body["summary"]) >= SUMMARY_KEYS
 
 
-def test_stats_ask_the_broker_only_for_all_connections_and_all_queues_with_columns(
+def test_stats_ask_the_broker_only_for_all_connections_queues_and_consumers_trimmed(
     captured_fleet, staff_user, client_for, broker
 ):
     # given
@@ -346,17 +347,20 @@ def test_stats_ask_the_broker_only_for_all_connections_and_all_queues_with_colum
 
     # then
     assert response.status_code == 200
-    assert _paths(broker) == ["/api/connections", "/api/queues"]
-    columns = {
-        urlsplit(call.request.url).path: set(
-            parse_qs(urlsplit(call.request.url).query)["columns"][0].split(",")
-        )
+    assert _paths(broker) == ["/api/connections", "/api/consumers", "/api/queues"]
+    query = {
+        urlsplit(call.request.url).path: parse_qs(urlsplit(call.request.url).query)
         for call in broker.calls
     }
+    columns = {path: set(params["columns"][0].split(",")) for path, params in query.items()}
     assert {"user", "vhost", "peer_host", "connected_at", "state", "recv_oct", "send_oct"} <= (
         columns["/api/connections"]
     )
-    assert {"name", "vhost", "messages", "consumers"} <= columns["/api/queues"]
+    # Depths from the queues themselves, not the (lagging, costlier) statistics database.
+    assert columns["/api/queues"] == {"name", "vhost", "messages"}
+    assert query["/api/queues"]["disable_stats"] == ["true"]
+    assert query["/api/queues"]["enable_queue_totals"] == ["true"]
+    assert columns["/api/consumers"] == {"queue.name", "queue.vhost"}
     assert all(call.request.method == "GET" for call in broker.calls)
 
 
@@ -421,7 +425,7 @@ def test_stats_cost_the_same_queries_and_broker_calls_for_1_and_50_agents(
     assert fifty.json()["summary"]["total_queued_messages"] == 100
     assert all(len(agent["services"]) == 3 for agent in fifty.json()["agents"])
     assert one_queries == fifty_queries == STATS_QUERIES
-    assert one_calls == fifty_calls == 2
+    assert one_calls == fifty_calls == SNAPSHOT_CALLS
 
 
 # --- filters --------------------------------------------------------------------------------
@@ -581,6 +585,7 @@ def test_stats_return_503_broker_unavailable_without_leaking_the_password(
     settings.RABBITMQ_PASSWORD = SECRET
     broker.add(responses.GET, CONNECTIONS_URL, **failure)
     broker.add(responses.GET, QUEUES_URL, json=_captured("queues_columns.json"))
+    broker.add(responses.GET, CONSUMERS_URL, json=_captured("consumers.json"))
     caplog.set_level(logging.DEBUG)
 
     # when
@@ -602,7 +607,9 @@ def test_stats_return_503_broker_unavailable_without_leaking_the_password(
 
 
 @pytest.mark.parametrize(
-    "failing_url", [CONNECTIONS_URL, QUEUES_URL], ids=["connections", "queues"]
+    "failing_url",
+    [CONNECTIONS_URL, QUEUES_URL, CONSUMERS_URL],
+    ids=["connections", "queues", "consumers"],
 )
 def test_stats_return_503_not_a_disconnected_fleet_when_either_broker_call_fails(
     failing_url, captured_fleet, staff_user, client_for, broker
@@ -611,6 +618,7 @@ def test_stats_return_503_not_a_disconnected_fleet_when_either_broker_call_fails
     answers: dict[str, Callable[[], dict[str, Any]]] = {
         CONNECTIONS_URL: lambda: {"json": _captured("connections_columns.json")},
         QUEUES_URL: lambda: {"json": _captured("queues_columns.json")},
+        CONSUMERS_URL: lambda: {"json": _captured("consumers.json")},
     }
     for url, answer in answers.items():
         kwargs = {"status": 502, "body": "bad gateway"} if url == failing_url else answer()

@@ -94,7 +94,7 @@ def _conn(
 
 
 def _broker_queue(
-    name: str, *, vhost: str = VHOST, messages: int | None = 0, consumers: int | None = 1
+    name: str, *, vhost: str = VHOST, messages: int | None = 0, consumers: int = 1
 ) -> BrokerQueue:
     return BrokerQueue(vhost=vhost, name=name, messages=messages, consumers=consumers)
 
@@ -471,10 +471,10 @@ def test_queue_both_in_the_database_and_on_the_broker_is_listed_once():
     assert [queue.name for queue in report.agents[0].queues] == [sub.queue_names[0]]
 
 
-def test_unknown_messages_and_consumers_from_the_broker_become_zero():
+def test_an_unknown_depth_from_the_broker_becomes_zero():
     # given
     sub = _sub(queue_types=("order",))
-    unreported = _broker_queue(sub.queue_names[0], messages=None, consumers=None)
+    unreported = _broker_queue(sub.queue_names[0], messages=None, consumers=0)
 
     # when
     report = build_connection_report([_agent(sub)], _snapshot(queues=(unreported,)))

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from agentstats.dashboard import DashboardRow, QueueCell, ServiceBadge
 from marketplace.models import AgentServiceState
+from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,
@@ -50,8 +51,7 @@ def _mock_broker(
     connections: list[dict[str, Any]] | None = None,
     queues: list[dict[str, Any]] | None = None,
 ) -> None:
-    broker.add(responses.GET, CONNECTIONS_URL, json=connections or [])
-    broker.add(responses.GET, QUEUES_URL, json=queues or [])
+    mock_broker_snapshot(broker, base=MANAGEMENT, connections=connections, queues=queues)
 
 
 def _connection_of(subscription: Any, *, peer_host: str) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def test_dashboard_is_open_to_staff_and_support_only(
 
     # then
     assert response.status_code == expected_status
-    assert len(broker.calls) == (2 if expected_status == 200 else 0)
+    assert len(broker.calls) == (SNAPSHOT_CALLS if expected_status == 200 else 0)
     if role == "anonymous":
         assert response["Location"] == f"/admin/login/?next={path}"
 
@@ -517,8 +517,7 @@ def test_table_view_serves_the_table_alone_and_marks_it(fleet, support_user):
 
 def test_table_costs_the_same_queries_for_one_agent_and_for_twenty(support_user, broker, db):
     # given a broker that answers and a signed-in support user
-    broker.add(responses.GET, CONNECTIONS_URL, json=[])
-    broker.add(responses.GET, QUEUES_URL, json=[])
+    mock_broker_snapshot(broker, base=MANAGEMENT, connections=[], queues=[])
     client = _client_logged_in_as(support_user)
     EventSubscriptionQueueFactory()
 

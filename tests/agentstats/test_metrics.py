@@ -22,6 +22,7 @@ from agentstats.metrics import BROKER_SNAPSHOT_ERRORS, BROKER_SNAPSHOT_SECONDS
 from marketplace import services
 from marketplace.models import AgentServiceState
 from rmq.client import ManagementClient
+from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot, mock_queue_listings
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,
@@ -144,8 +145,9 @@ def fleet(db) -> dict[str, Any]:
 
 @pytest.fixture
 def answering_broker(fleet, broker):
-    broker.add(responses.GET, CONNECTIONS_URL, json=fleet["connections"])
-    broker.add(responses.GET, QUEUES_URL, json=fleet["queues"])
+    mock_broker_snapshot(
+        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
+    )
     return broker
 
 
@@ -190,8 +192,9 @@ def test_metrics_are_served_only_with_the_token_or_from_an_allowed_network(
     # given
     settings.METRICS_TOKEN = token
     settings.METRICS_ALLOWED_NETWORKS = networks
-    broker.add(responses.GET, CONNECTIONS_URL, json=fleet["connections"])
-    broker.add(responses.GET, QUEUES_URL, json=fleet["queues"])
+    mock_broker_snapshot(
+        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
+    )
     headers = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
 
     # when
@@ -201,7 +204,7 @@ def test_metrics_are_served_only_with_the_token_or_from_an_allowed_network(
     assert response.status_code == expected_status
     if expected_status == 200:
         assert response["Content-Type"] == PROMETHEUS_TEXT
-        assert len(broker.calls) == 2
+        assert len(broker.calls) == SNAPSHOT_CALLS
     else:
         assert response.json() == {
             "detail": "Metrics need the metrics token or a client on an allowed network.",
@@ -215,8 +218,9 @@ def test_metrics_token_never_appears_in_a_response(authorization, client, settin
     # given
     settings.METRICS_TOKEN = TOKEN
     settings.METRICS_ALLOWED_NETWORKS = []
-    broker.add(responses.GET, CONNECTIONS_URL, json=fleet["connections"])
-    broker.add(responses.GET, QUEUES_URL, json=fleet["queues"])
+    mock_broker_snapshot(
+        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
+    )
 
     # when
     response = client.get(URL, REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION=authorization)
@@ -318,8 +322,7 @@ def test_metrics_labels_are_bounded_to_states_and_offerings(scraper, answering_b
 
 def test_metrics_of_an_empty_fleet_are_zero(scraper, broker, db):
     # given
-    broker.add(responses.GET, CONNECTIONS_URL, json=[])
-    broker.add(responses.GET, QUEUES_URL, json=[])
+    mock_broker_snapshot(broker, base=MANAGEMENT, connections=[], queues=[])
 
     # when
     response = scraper()
@@ -363,14 +366,13 @@ def _add_agents(offering: Any, count: int) -> None:
 
 def _scrape_counting(scrape: Any, broker: responses.RequestsMock) -> tuple[int, int, int]:
     broker.reset()
-    broker.add(responses.GET, CONNECTIONS_URL, json=[])
-    broker.add(responses.GET, QUEUES_URL, json=[])
+    mock_broker_snapshot(broker, base=MANAGEMENT, connections=[], queues=[])
     with CaptureQueriesContext(connection) as queries:
         response = scrape()
     return response.status_code, len(queries), len(broker.calls)
 
 
-def test_each_scrape_costs_the_same_queries_and_two_broker_calls_for_1_and_30_agents(
+def test_each_scrape_costs_the_same_queries_and_broker_calls_for_1_and_30_agents(
     scraper, broker, offering
 ):
     # given
@@ -382,7 +384,7 @@ def test_each_scrape_costs_the_same_queries_and_two_broker_calls_for_1_and_30_ag
     thirty = _scrape_counting(scraper, broker)
 
     # then
-    assert one == thirty == (200, SCRAPE_QUERIES, 2)
+    assert one == thirty == (200, SCRAPE_QUERIES, SNAPSHOT_CALLS)
 
 
 # --- broker outage ----------------------------------------------------------------------------
@@ -403,7 +405,7 @@ def test_metrics_answer_200_with_broker_down_and_count_the_failed_snapshot(
     # given
     settings.RABBITMQ_GET_RETRIES = 0
     broker.add(responses.GET, CONNECTIONS_URL, **failure)
-    broker.add(responses.GET, QUEUES_URL, json=fleet["queues"])
+    mock_queue_listings(broker, base=MANAGEMENT, queues=fleet["queues"])
     errors_before = accumulated(ERRORS_TOTAL)
     snapshots_before = accumulated(SNAPSHOTS_COUNT)
 
@@ -431,8 +433,9 @@ def test_metrics_answer_200_with_broker_down_and_count_the_failed_snapshot(
 def test_metrics_ask_the_broker_on_every_scrape_and_recover_with_it(scraper, fleet, broker):
     # given: a broker that fails once, then answers
     broker.add(responses.GET, CONNECTIONS_URL, status=503, body="starting")
-    broker.add(responses.GET, CONNECTIONS_URL, json=fleet["connections"])
-    broker.add(responses.GET, QUEUES_URL, json=fleet["queues"])
+    mock_broker_snapshot(
+        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
+    )
     errors_before = accumulated(ERRORS_TOTAL)
 
     # when

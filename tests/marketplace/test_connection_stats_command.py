@@ -27,6 +27,7 @@ from django.db import connection
 from marketplace import services
 from marketplace.models import AgentServiceState
 from rmq.client import ManagementClient
+from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,
@@ -41,6 +42,7 @@ STATS_URL = "/api/marketplace-site-agent-connection-stats/"
 MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 CONNECTIONS_URL = f"{MANAGEMENT}/api/connections"
 QUEUES_URL = f"{MANAGEMENT}/api/queues"
+CONSUMERS_URL = f"{MANAGEMENT}/api/consumers"
 MANAGE_PY = Path(__file__).resolve().parents[2] / "manage.py"
 SECRET = "pw-Zq8-never-echo-this"
 
@@ -146,8 +148,9 @@ def fleet(db):
 
 @pytest.fixture
 def answering_broker(fleet, broker):
-    broker.add(responses.GET, CONNECTIONS_URL, json=fleet["connections"])
-    broker.add(responses.GET, QUEUES_URL, json=fleet["queues"])
+    mock_broker_snapshot(
+        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
+    )
     return broker
 
 
@@ -174,6 +177,7 @@ def test_table_lists_each_agent_and_exits_1_when_one_is_disconnected(answering_b
     assert result.exit_code == 1
     assert sorted(call.request.url.split("?")[0] for call in answering_broker.calls) == [
         CONNECTIONS_URL,
+        CONSUMERS_URL,
         QUEUES_URL,
     ]
 
@@ -236,8 +240,7 @@ def test_exits_1_when_the_only_matching_agent_is_disconnected(answering_broker):
 def test_table_replaces_control_characters_in_agent_names(broker, offering):
     # given: an agent whose name would move the terminal's cursor and colour its output
     AgentIdentityFactory(offering=offering, name="evil\x1b[2J\x1b[31mname\nnext")
-    broker.add(responses.GET, CONNECTIONS_URL, json=[])
-    broker.add(responses.GET, QUEUES_URL, json=[])
+    mock_broker_snapshot(broker, base=MANAGEMENT, connections=[], queues=[])
 
     # when
     result = run_connection_stats()
@@ -284,7 +287,7 @@ def test_json_is_the_api_document_for_the_same_filters(
     assert api.status_code == 200
     assert json.loads(result.stdout) == api.json()
     assert result.exit_code == expected_exit_code
-    assert len(answering_broker.calls) == 2
+    assert len(answering_broker.calls) == SNAPSHOT_CALLS
 
 
 # --- invalid filters --------------------------------------------------------------------------
@@ -375,6 +378,7 @@ def test_broker_failure_exits_3_with_the_reason_and_no_credentials(
     settings.RABBITMQ_GET_RETRIES = 0
     broker.add(responses.GET, CONNECTIONS_URL, **failure)
     broker.add(responses.GET, QUEUES_URL, json=fleet["queues"])
+    broker.add(responses.GET, CONSUMERS_URL, json=[])
     caplog.set_level(logging.DEBUG)
 
     # when

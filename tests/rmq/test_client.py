@@ -1,11 +1,13 @@
 """The management-API client and the snapshot parsers, with HTTP mocked by `responses`."""
 
+import functools
 import json
 import logging
 import re
 from base64 import b64encode
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -15,7 +17,8 @@ from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError, BrokerResponseError, BrokerUnavailable
 from rmq.snapshot import (
     CONNECTION_COLUMNS,
-    QUEUE_COLUMNS,
+    CONSUMER_COLUMNS,
+    QUEUE_PARAMS,
     BrokerConnection,
     BrokerQueue,
     fetch_broker_snapshot,
@@ -101,6 +104,7 @@ def test_snapshot_listings_use_the_snapshot_read_timeout_and_other_calls_do_not(
     # given a client whose snapshot listings may take longer than its other calls
     broker.add(responses.GET, _any("connections"), json=[])
     broker.add(responses.GET, _any("queues"), json=[])
+    broker.add(responses.GET, _any("consumers"), json=[])
     broker.add(responses.GET, _any("overview"), json={})
     client = ManagementClient(
         BASE,
@@ -115,13 +119,14 @@ def test_snapshot_listings_use_the_snapshot_read_timeout_and_other_calls_do_not(
     fetch_broker_snapshot(client)
     client.get_json(["overview"])
 
-    # then the two bulk listings waited up to 20 s, the other call up to 4 s
+    # then the bulk listings waited up to 20 s, the other call up to 4 s
     timeouts = {
         call.request.url.split("?")[0]: call.request.req_kwargs["timeout"] for call in broker.calls
     }
     assert timeouts == {
         f"{BASE}/api/connections": (1.5, 20.0),
         f"{BASE}/api/queues": (1.5, 20.0),
+        f"{BASE}/api/consumers": (1.5, 20.0),
         f"{BASE}/api/overview": (1.5, 4.0),
     }
 
@@ -382,11 +387,11 @@ def test_parse_connections_treats_missing_optional_fields_as_none():
     )
 
 
-def test_parse_queues_reads_the_captured_rabbitmq_response():
-    # when
-    queues = parse_queues(_fixture("queues_columns.json"))
+def test_parse_queues_counts_each_queues_consumers_in_the_captured_responses():
+    # when: the captured queues (their statistics `consumers` ignored) and consumers
+    queues = parse_queues(_fixture("queues_columns.json"), consumers=_fixture("consumers.json"))
 
-    # then
+    # then: the counts agree with the statistics the broker listed then
     assert queues == (
         BrokerQueue(
             vhost=VHOST,
@@ -403,22 +408,49 @@ def test_parse_queues_reads_the_captured_rabbitmq_response():
             consumers=0,
         ),
     )
+    assert [queue.consumers for queue in queues] == [
+        item["consumers"] for item in _fixture("queues_columns.json")
+    ]
 
 
-def test_parse_queues_treats_missing_counts_as_none():
+def test_consumers_are_counted_per_vhost_and_queue():
+    # given two consumers of q in v, one of q in another vhost, one of a queue not listed
+    consumers = [
+        {"queue": {"name": "q", "vhost": "v"}},
+        {"queue": {"name": "q", "vhost": "v"}},
+        {"queue": {"name": "q", "vhost": "w"}},
+        {"queue": {"name": "gone", "vhost": "v"}},
+    ]
+
     # when
-    (queue,) = parse_queues([{"name": "q", "vhost": "v"}])
+    queues = parse_queues(
+        [{"name": "q", "vhost": "v", "messages": 2}, {"name": "q", "vhost": "w"}],
+        consumers=consumers,
+    )
 
     # then
-    assert (queue.messages, queue.consumers) == (None, None)
+    assert [(queue.vhost, queue.consumers) for queue in queues] == [("v", 2), ("w", 1)]
+
+
+def test_parse_queues_treats_a_missing_depth_as_none_and_no_consumers_as_0():
+    # when
+    (queue,) = parse_queues([{"name": "q", "vhost": "v"}], consumers=[])
+
+    # then
+    assert (queue.messages, queue.consumers) == (None, 0)
 
 
 def test_empty_lists_parse_to_empty_tuples():
-    assert (parse_connections([]), parse_queues([])) == ((), ())
+    assert (parse_connections([]), parse_queues([], consumers=[])) == ((), ())
 
 
 CONNECTION = {"name": "n", "user": "u", "vhost": "v"}
 QUEUE = {"name": "q", "vhost": "v"}
+
+
+def parse_queue_list(consumers: Any) -> object:
+    """parse_queues with a good queue list and the given consumers body."""
+    return parse_queues([QUEUE], consumers=consumers)
 
 
 @pytest.mark.parametrize(
@@ -426,6 +458,10 @@ QUEUE = {"name": "q", "vhost": "v"}
     [
         pytest.param(parse_connections, {"items": [CONNECTION]}, id="connections-dict"),
         pytest.param(parse_queues, {"items": [QUEUE]}, id="queues-dict"),
+        pytest.param(parse_queue_list, {"items": []}, id="consumers-dict"),
+        pytest.param(parse_queue_list, [{"queue": "q"}], id="consumer-queue-not-object"),
+        pytest.param(parse_queue_list, [{"channel": 1}], id="consumer-without-queue"),
+        pytest.param(parse_queue_list, [{"queue": {"name": "q"}}], id="consumer-queue-no-vhost"),
         pytest.param(parse_connections, None, id="connections-null"),
         pytest.param(parse_connections, [CONNECTION, "x"], id="connections-non-object-item"),
         pytest.param(parse_queues, [[QUEUE]], id="queues-nested-list"),
@@ -438,29 +474,30 @@ QUEUE = {"name": "q", "vhost": "v"}
         pytest.param(parse_connections, [{**CONNECTION, "send_oct": True}], id="bool-octets"),
         pytest.param(parse_connections, [{**CONNECTION, "state": 1}], id="int-state"),
         pytest.param(parse_queues, [{**QUEUE, "messages": "5"}], id="str-messages"),
-        pytest.param(parse_queues, [{**QUEUE, "consumers": False}], id="bool-consumers"),
         pytest.param(parse_queues, [{"name": "q"}], id="queue-no-vhost"),
     ],
 )
 def test_unexpected_body_shapes_are_response_errors(parse, body):
+    if parse is parse_queues:
+        parse = functools.partial(parse_queues, consumers=[])
     with pytest.raises(BrokerResponseError):
         parse(body)
 
 
-def test_snapshot_reads_all_connections_and_queues_in_two_trimmed_calls(broker):
+def test_snapshot_reads_all_connections_queues_and_consumers_in_three_trimmed_calls(broker):
     # given
     broker.add(responses.GET, _any("connections"), json=_fixture("connections_columns.json"))
     broker.add(responses.GET, _any("queues"), json=_fixture("queues_columns.json"))
+    broker.add(responses.GET, _any("consumers"), json=_fixture("consumers.json"))
 
     # when
     snapshot = fetch_broker_snapshot(_client())
 
     # then
     assert (len(snapshot.connections), len(snapshot.queues)) == (3, 2)
-    params = sorted(
-        (call.request.url.split("?")[0], call.request.params["columns"]) for call in broker.calls
-    )
+    params = sorted((call.request.url.split("?")[0], call.request.params) for call in broker.calls)
     assert params == [
-        (f"{BASE}/api/connections", CONNECTION_COLUMNS),
-        (f"{BASE}/api/queues", QUEUE_COLUMNS),
+        (f"{BASE}/api/connections", {"columns": CONNECTION_COLUMNS}),
+        (f"{BASE}/api/consumers", {"columns": CONSUMER_COLUMNS}),
+        (f"{BASE}/api/queues", QUEUE_PARAMS),
     ]
