@@ -153,6 +153,7 @@ def summarize_load(
     calls: Sequence[ProxiedCall],
     ttl: float,
     access_log: Path,
+    skip_log_lines: int = 0,
 ) -> LoadResult:
     """Combine wrk's report, the proxy's record and the workers' access log."""
     snapshots = sorted((call for call in calls if call.path == "/api/queues"), key=_started)
@@ -181,7 +182,7 @@ def summarize_load(
             default=0,
         ),
         ttl=ttl,
-        worker_seconds=_worker_seconds(access_log),
+        worker_seconds=_worker_seconds(access_log, skip=skip_log_lines),
         wrk_output=wrk_output,
     )
 
@@ -199,9 +200,13 @@ def _started(call: ProxiedCall) -> float:
     return call.started
 
 
-def _worker_seconds(access_log: Path) -> list[float]:
+def count_log_lines(access_log: Path) -> int:
+    return len(access_log.read_text().splitlines()) if access_log.exists() else 0
+
+
+def _worker_seconds(access_log: Path, *, skip: int) -> list[float]:
     values = []
-    for line in access_log.read_text().splitlines():
+    for line in access_log.read_text().splitlines()[skip:]:
         parts = line.split()
         if len(parts) == 2 and parts[1] == "200":
             values.append(float(parts[0]))

@@ -19,7 +19,14 @@ from django.db import connection
 from bench import broker as bench_broker
 from bench import fleet
 from bench.inprocess import compare_alternatives, count_request_costs, profile_read_path
-from bench.load import CountingProxy, LoadResult, require_wrk, run_wrk, summarize_load
+from bench.load import (
+    CountingProxy,
+    LoadResult,
+    count_log_lines,
+    require_wrk,
+    run_wrk,
+    summarize_load,
+)
 from bench.probes import EndpointProbe, FloorProbe, Sample, UpstreamProbe, median, percentile
 from bench.report import Result, Timing, render_results, write_results
 from bench.server import REPO, Gunicorn, server_env
@@ -274,10 +281,18 @@ def _run_load(
             access_log=access_log,
         ) as server,
     ):
+        # Warm-up (each worker's first request opens its database connection), kept out
+        # of the access-log figures.
+        warmup = EndpointProbe(server.base_url, token, timeout=HTTP_TIMEOUT)
+        for _ in range(2 * args.workers):
+            warmup.measure()
+        time.sleep(0.5)  # the access log is written after each response
+        skip = count_log_lines(access_log)
+        before = len(proxy.calls)
         output = run_wrk(
             server.base_url, token, connections=args.load_connections, seconds=args.load_seconds
         )
-        calls = list(proxy.calls)
+        calls = proxy.calls[before:]
     return summarize_load(
         output,
         connections=args.load_connections,
@@ -285,6 +300,7 @@ def _run_load(
         calls=calls,
         ttl=args.load_ttl,
         access_log=access_log,
+        skip_log_lines=skip,
     )
 
 
