@@ -180,17 +180,21 @@ def _index_connections(
 class _QueueIndex:
     by_name: dict[tuple[str, str], BrokerQueue]
     by_subscription: dict[tuple[str, str], list[str]]
+    # Object type of every subscription queue's name on the broker (parsed once).
+    object_types: dict[str, str]
 
 
 def _index_queues(queues: Iterable[BrokerQueue]) -> _QueueIndex:
     by_name: dict[tuple[str, str], BrokerQueue] = {}
     by_subscription: dict[tuple[str, str], list[str]] = {}
+    object_types: dict[str, str] = {}
     for queue in queues:
         by_name[(queue.vhost, queue.name)] = queue
         match = LEGACY_QUEUE.match(queue.name)
         if match:
             by_subscription.setdefault((queue.vhost, match.group("sub")), []).append(queue.name)
-    return _QueueIndex(by_name=by_name, by_subscription=by_subscription)
+            object_types[queue.name] = match.group("type")
+    return _QueueIndex(by_name=by_name, by_subscription=by_subscription, object_types=object_types)
 
 
 def _build_agent_status(
@@ -198,24 +202,29 @@ def _build_agent_status(
     connections: dict[tuple[str, str], list[BrokerConnection]],
     queues: _QueueIndex,
 ) -> AgentStatus:
+    # A subscription's broker user (and queue-name prefix) is its uuid hex, within its vhost.
+    keys = [(sub.vhost, sub.uuid.hex) for sub in row.subscriptions]
     subscriptions = tuple(
-        _build_subscription_status(sub, connections.get((sub.vhost, sub.uuid.hex), ()))
-        for sub in row.subscriptions
+        _build_subscription_status(sub, connections.get(key, ()))
+        for sub, key in zip(row.subscriptions, keys, strict=True)
     )
     return AgentStatus(
         row=row,
         is_connected=any(sub.rmq_connection.connected for sub in subscriptions),
         event_subscriptions=subscriptions,
-        queues=tuple(_collect_agent_queues(row.subscriptions, queues)),
+        queues=tuple(_collect_agent_queues(row.subscriptions, keys, queues)),
     )
 
 
+_NOT_CONNECTED = RmqConnectionStatus(connected=False)
+
+
 def _build_subscription_status(
-    sub: SubscriptionRow, candidates: Iterable[BrokerConnection]
+    sub: SubscriptionRow, candidates: Sequence[BrokerConnection]
 ) -> SubscriptionStatus:
-    chosen = select_connection(candidates)
+    chosen = select_connection(candidates) if candidates else None
     status = (
-        RmqConnectionStatus(connected=False)
+        _NOT_CONNECTED
         if chosen is None
         else RmqConnectionStatus(
             connected=True,
@@ -237,22 +246,25 @@ def _build_subscription_status(
 
 
 def _collect_agent_queues(
-    subscriptions: Iterable[SubscriptionRow], queues: _QueueIndex
+    subscriptions: Sequence[SubscriptionRow],
+    keys: Sequence[tuple[str, str]],
+    queues: _QueueIndex,
 ) -> list[QueueStatus]:
     """The agent's queues: its rows' queues (flagged when missing) and any other broker
     queue named after one of its subscriptions."""
     result: dict[tuple[str, str], QueueStatus] = {}
-    for sub in subscriptions:
+    for sub, key in zip(subscriptions, keys, strict=True):
         names = set(sub.queue_names)
-        names.update(queues.by_subscription.get((sub.vhost, sub.uuid.hex), ()))
+        names.update(queues.by_subscription.get(key, ()))
         for name in sorted(names):
             broker_queue = queues.by_name.get((sub.vhost, name))
+            object_type = queues.object_types.get(name) if broker_queue else None
             result[(sub.vhost, name)] = QueueStatus(
                 name=name,
                 vhost=sub.vhost,
                 messages=(broker_queue.messages or 0) if broker_queue else 0,
                 consumers=broker_queue.consumers if broker_queue else 0,
-                object_type=parse_queue_object_type(name),
+                object_type=object_type or parse_queue_object_type(name),
                 kind="legacy" if name.startswith("subscription_") else "unknown",
                 exists_on_broker=broker_queue is not None,
             )

@@ -2,8 +2,10 @@
 
 from uuid import UUID
 
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +16,7 @@ from agentstats.selectors import (
     AgentFilters,
     fetch_connection_report,
     fetch_connection_stats_data,
+    fetch_connection_stats_json,
     is_known_agent,
 )
 from agentstats.serializers import (
@@ -44,13 +47,15 @@ class ConnectionStatsView(APIView):
             ),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> Response | HttpResponse:
         query = ConnectionStatsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        data = fetch_connection_stats_data(
-            query.to_filters(), broker=ManagementClient.from_settings()
-        )
-        return Response(data)
+        filters, broker = query.to_filters(), ManagementClient.from_settings()
+        if not isinstance(request.accepted_renderer, JSONRenderer):
+            # The browsable API renders the data itself.
+            return Response(fetch_connection_stats_data(filters, broker=broker))
+        body = fetch_connection_stats_json(filters, broker=broker)
+        return HttpResponse(body, content_type="application/json")
 
 
 class ConnectionStatsDetailView(APIView):

@@ -27,7 +27,12 @@ from rest_framework.renderers import JSONRenderer
 
 from agentstats.connections import build_connection_report
 from agentstats.report_data import prepare_agents, render_report
-from agentstats.selectors import AgentFilters, fetch_connection_stats_data, list_agent_rows
+from agentstats.selectors import (
+    AgentFilters,
+    fetch_connection_stats_data,
+    list_agent_rows,
+    render_json,
+)
 from agentstats.serializers import ConnectionStatsOutputSerializer
 from bench.probes import ENDPOINT_PATH
 from rmq.client import ManagementClient
@@ -117,9 +122,9 @@ def profile_read_path(*, repeats: int) -> list[Stage]:
         with _stopwatch(timings, "fill"):
             data = render_report(report, prepared)
         with _stopwatch(timings, "render"):
-            JSONRenderer().render(data)
+            render_json(data)
         with _stopwatch(timings, "combined"):
-            JSONRenderer().render(fetch_connection_stats_data(AgentFilters(), broker=broker))
+            render_json(fetch_connection_stats_data(AgentFilters(), broker=broker))
         cache.set(CACHE_PROBE_KEY, snapshot, timeout=60)
         with _stopwatch(timings, "cache_get"):
             cache.get(CACHE_PROBE_KEY)
@@ -154,7 +159,7 @@ def profile_read_path(*, repeats: int) -> list[Stage]:
         Stage("merge: build_connection_report (after the snapshot)", median["merge"]),
         Stage("live fields: render_report (after the snapshot)", median["fill"]),
         Stage(
-            "render: JSONRenderer().render(data) (after the snapshot)",
+            "write JSON: render_json(data) (after the snapshot)",
             median["render"],
             f"work after the snapshot in all: {after_snapshot:.3f} s",
         ),
@@ -189,14 +194,15 @@ def compare_alternatives(*, repeats: int) -> list[Alternative]:
     broker = profiling_client()
     snapshot = fetch_broker_snapshot(broker)
     report = build_connection_report(list_agent_rows(AgentFilters()), snapshot)
+    data = render_report(report)
     serializer_body = JSONRenderer().render(ConnectionStatsOutputSerializer(report).data)
-    is_same = "yes" if JSONRenderer().render(render_report(report)) == serializer_body else "NO"
+    is_same = "yes" if render_json(data) == serializer_body else "NO"
 
     def app_path() -> bytes:
         rows = list_agent_rows(AgentFilters())
         prepared = prepare_agents(rows)
         report = build_connection_report(rows, snapshot)
-        return JSONRenderer().render(render_report(report, prepared))
+        return render_json(render_report(report, prepared))
 
     return [
         Alternative(
@@ -213,6 +219,12 @@ def compare_alternatives(*, repeats: int) -> list[Alternative]:
             _median_of(repeats, lambda: _with_gc_threshold(PYTHON_GC_THRESHOLDS, app_path)),
             _median_of(repeats, app_path),
             "same code",
+        ),
+        Alternative(
+            "write JSON: DRF's JSONRenderer().render(data) vs render_json(data) (orjson)",
+            _median_of(repeats, lambda: JSONRenderer().render(data)),
+            _median_of(repeats, lambda: render_json(data)),
+            "yes" if JSONRenderer().render(data) == render_json(data) else "NO",
         ),
     ]
 

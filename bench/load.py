@@ -6,6 +6,7 @@ one GET /api/queues plus one GET /api/connections). gunicorn's access log gives 
 request's time inside the worker, which excludes the wait in the listen queue.
 """
 
+import itertools
 import re
 import shutil
 import statistics
@@ -110,7 +111,9 @@ class LoadResult:
     socket_errors: int
     snapshots: int
     snapshot_seconds: list[float]
-    most_snapshots_in_one_ttl: int
+    # Shortest time from one snapshot's answer to the next snapshot's first call: a
+    # snapshot is shared while younger than the TTL, so this must not be below it.
+    shortest_gap: float | None
     ttl: float
     worker_seconds: list[float]
     wrk_output: str
@@ -157,7 +160,6 @@ def summarize_load(
 ) -> LoadResult:
     """Combine wrk's report, the proxy's record and the workers' access log."""
     snapshots = sorted((call for call in calls if call.path == "/api/queues"), key=_started)
-    starts = [call.started for call in snapshots]
     return LoadResult(
         connections=connections,
         seconds=seconds,
@@ -177,9 +179,12 @@ def summarize_load(
         ),
         snapshots=len(snapshots),
         snapshot_seconds=[call.finished - call.started for call in snapshots],
-        most_snapshots_in_one_ttl=max(
-            (sum(1 for other in starts if start <= other < start + ttl) for start in starts),
-            default=0,
+        shortest_gap=min(
+            (
+                following.started - previous.finished
+                for previous, following in itertools.pairwise(snapshots)
+            ),
+            default=None,
         ),
         ttl=ttl,
         worker_seconds=_worker_seconds(access_log, skip=skip_log_lines),

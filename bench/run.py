@@ -1,6 +1,8 @@
 """The benchmark run itself, once Django is set up against the bench database."""
 
 import argparse
+import dataclasses
+import json
 import logging
 import math
 import os
@@ -250,7 +252,7 @@ def _run_size(
             f"   {result.load.requests_per_second:.1f} req/s p50 {result.load.latency_p50:.3f}s "
             f"p99 {result.load.latency_p99:.3f}s errors "
             f"{result.load.non_2xx + result.load.socket_errors} snapshots "
-            f"{result.load.snapshots} (most in one TTL {result.load.most_snapshots_in_one_ttl})"
+            f"{result.load.snapshots} (shortest gap {result.load.shortest_gap})"
         )
         publish()
 
@@ -293,6 +295,9 @@ def _run_load(
             server.base_url, token, connections=args.load_connections, seconds=args.load_seconds
         )
         calls = proxy.calls[before:]
+    (log_dir / f"broker-calls-{agents}-load.json").write_text(
+        json.dumps([dataclasses.asdict(call) for call in calls], indent=1)
+    )
     return summarize_load(
         output,
         connections=args.load_connections,

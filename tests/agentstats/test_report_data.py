@@ -18,6 +18,7 @@ from agentstats.connections import (
     build_connection_report,
 )
 from agentstats.report_data import format_time, prepare_agents, render_agent, render_report
+from agentstats.selectors import render_json
 from agentstats.serializers import AgentConnectionOutputSerializer, ConnectionStatsOutputSerializer
 from rmq.snapshot import BrokerConnection, BrokerQueue, BrokerSnapshot
 
@@ -71,7 +72,8 @@ def _fleet() -> tuple[list[AgentRow], BrokerSnapshot]:
         ),
         AgentRow(
             uuid=uuid4(),
-            name="disconnected, no owner",
+            # Everything a JSON writer may escape differently.
+            name='disconnected, no owner: "quoted" \\ é 🚀 \x1b[31m \n\t \u2028 \u2029 \x7f',
             offering_uuid=OFFERING,
             offering_name="HPC",
             version="",
@@ -159,9 +161,10 @@ def test_plain_report_is_byte_identical_to_the_serializers(connected):
     expected = _render(ConnectionStatsOutputSerializer(report).data)
     prepared = prepare_agents(rows)
 
-    # Then the JSON is the same bytes
+    # Then the JSON is the same bytes, whichever writer writes it
     assert _render(render_report(report, prepared)) == expected
     assert _render(render_report(report)) == expected
+    assert render_json(render_report(report)) == expected
     assert report.agents, "the filter must leave something to compare"
 
 

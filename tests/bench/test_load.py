@@ -58,8 +58,8 @@ def test_summary_reads_wrk_latencies_errors_and_counts_snapshots_per_ttl(tmp_pat
     assert (load.non_2xx, load.socket_errors) == (3814, 3)
     assert load.snapshots == 3
     assert load.snapshot_seconds == pytest.approx([0.3, 0.3, 0.4])
-    # 2.5 and 3.0 began within one 2 s window
-    assert load.most_snapshots_in_one_ttl == 2
+    # from 0.3 (first answered) to 2.5, and from 2.8 to 3.0
+    assert load.shortest_gap == pytest.approx(0.2)
     assert load.worker_seconds == [0.12, 0.48, 0.2]
 
 
@@ -72,7 +72,7 @@ def test_summary_of_a_clean_run_counts_no_errors(tmp_path):
     load = summarize_load(clean, connections=4, seconds=2, calls=[], ttl=2.0, access_log=access_log)
 
     assert (load.non_2xx, load.socket_errors, load.snapshots) == (0, 0, 0)
-    assert load.most_snapshots_in_one_ttl == 0
+    assert load.shortest_gap is None
 
 
 def test_counting_proxy_forwards_gets_with_the_credentials_and_records_them():
