@@ -9,7 +9,7 @@ DEV_ENV := DEBUG=true
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agentstats
 TEST_ENV := SECRET_KEY=test-only-secret-key DATABASE_URL=$(TEST_DATABASE_URL)
 
-.PHONY: run test lint install services browser clean
+.PHONY: run test lint install services browser bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -78,6 +78,15 @@ test: $(STAMP) services browser lint
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(TEST_ENV) $(BIN)/pytest
+
+# docs/benchmarks.md: the stats endpoint against the broker's floor and the upstream pattern,
+# and a 32-poller load run (wrk). About 15 minutes; never alongside the test suite.
+BENCH_ARGS ?= --agents 100 1000 5000 --requests 10
+bench: $(STAMP) services
+	-@command -v wrk >/dev/null || \
+	  { timeout 300 apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -qq wrk; }
+	$(BIN)/python bench/run_stats_benchmark.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
