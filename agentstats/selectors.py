@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TypeVar
 from uuid import UUID
 
@@ -32,8 +31,7 @@ from marketplace.models import (
     format_queue_name,
 )
 from rmq.client import ManagementClient
-from rmq.snapshot import BrokerSnapshot
-from rmq.snapshot_cache import get_broker_snapshot
+from rmq.snapshot_cache import SnapshotWait, wait_for_broker_snapshot
 
 Prepared = TypeVar("Prepared")
 SHARED_ANSWER_KEY = "agentstats:connection-stats:"
@@ -160,8 +158,8 @@ def is_known_agent(agent_uuid: UUID) -> bool:
 
 def fetch_connection_report(filters: AgentFilters, *, broker: ManagementClient) -> ConnectionReport:
     """Build the report; raises BrokerError when the broker cannot be asked."""
-    rows, _, snapshot = _load_while_asking_broker(filters, broker=broker, prepare=len)
-    return build_connection_report(rows, snapshot, connected=filters.connected)
+    rows, _, wait = _load_while_asking_broker(filters, broker=broker, prepare=len)
+    return build_connection_report(rows, wait.snapshot, connected=filters.connected)
 
 
 def fetch_connection_stats_data(filters: AgentFilters, *, broker: ManagementClient) -> JSONObject:
@@ -180,7 +178,16 @@ class _SharedAnswer:
     taken_at: float
 
 
-def fetch_connection_stats_json(filters: AgentFilters, *, broker: ManagementClient) -> bytes:
+@dataclass(frozen=True)
+class StatsAnswer:
+    """The JSON body, and how this request got its broker snapshot (None: it was served
+    a shared answer and needed none)."""
+
+    body: bytes
+    snapshot_wait: SnapshotWait | None
+
+
+def fetch_connection_stats_json(filters: AgentFilters, *, broker: ManagementClient) -> StatsAnswer:
     """The endpoint's response body as JSON, shared through the cache by every request with
     the same filters while its broker snapshot is fresh (BROKER_SNAPSHOT_TTL).
 
@@ -189,16 +196,17 @@ def fetch_connection_stats_json(filters: AgentFilters, *, broker: ManagementClie
     as a broker change does. Raises BrokerError when the broker cannot be asked.
     """
     ttl = settings.BROKER_SNAPSHOT_TTL
-    if ttl <= 0:
-        return render_json(fetch_connection_stats_data(filters, broker=broker))
     key = SHARED_ANSWER_KEY + hashlib.sha256(repr(filters).encode()).hexdigest()
-    shared = cache.get(key)
-    if isinstance(shared, _SharedAnswer) and time.time() - shared.taken_at < ttl:
-        return shared.body
-    data, taken_at = _build_connection_stats_data(filters, broker=broker)
+    if ttl > 0:
+        shared = cache.get(key)
+        if isinstance(shared, _SharedAnswer) and time.time() - shared.taken_at < ttl:
+            return StatsAnswer(body=shared.body, snapshot_wait=None)
+    data, wait = _build_connection_stats_data(filters, broker=broker)
     body = render_json(data)
-    cache.set(key, _SharedAnswer(body=body, taken_at=taken_at.timestamp()), timeout=ttl)
-    return body
+    if ttl > 0:
+        taken_at = wait.snapshot.taken_at.timestamp()
+        cache.set(key, _SharedAnswer(body=body, taken_at=taken_at), timeout=ttl)
+    return StatsAnswer(body=body, snapshot_wait=wait)
 
 
 def render_json(data: JSONObject) -> bytes:
@@ -215,12 +223,10 @@ def render_json(data: JSONObject) -> bytes:
 
 def _build_connection_stats_data(
     filters: AgentFilters, *, broker: ManagementClient
-) -> tuple[JSONObject, datetime]:
-    rows, prepared, snapshot = _load_while_asking_broker(
-        filters, broker=broker, prepare=prepare_agents
-    )
-    report = build_connection_report(rows, snapshot, connected=filters.connected)
-    return render_report(report, prepared), snapshot.taken_at
+) -> tuple[JSONObject, SnapshotWait]:
+    rows, prepared, wait = _load_while_asking_broker(filters, broker=broker, prepare=prepare_agents)
+    report = build_connection_report(rows, wait.snapshot, connected=filters.connected)
+    return render_report(report, prepared), wait
 
 
 def _load_while_asking_broker(
@@ -228,15 +234,15 @@ def _load_while_asking_broker(
     *,
     broker: ManagementClient,
     prepare: Callable[[list[AgentRow]], Prepared],
-) -> tuple[list[AgentRow], Prepared, BrokerSnapshot]:
+) -> tuple[list[AgentRow], Prepared, SnapshotWait]:
     # The answer takes as long as the slower of the broker and the database work, not
     # their sum: the snapshot is fetched in a thread while the rows load.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmq-snapshot") as pool:
-        pending = pool.submit(get_broker_snapshot, broker)
+        pending = pool.submit(wait_for_broker_snapshot, broker)
         rows = list_agent_rows(filters)
         prepared = prepare(rows)
-        snapshot = pending.result()
-    return rows, prepared, snapshot
+        wait = pending.result()
+    return rows, prepared, wait
 
 
 def _filtered_identities(filters: AgentFilters) -> QuerySet[AgentIdentity]:

@@ -3,7 +3,7 @@
 from uuid import UUID
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -26,6 +26,7 @@ from agentstats.serializers import (
     ErrorOutputSerializer,
 )
 from rmq.client import ManagementClient
+from rmq.snapshot_cache import SnapshotWait
 
 
 class ConnectionStatsView(APIView):
@@ -36,7 +37,19 @@ class ConnectionStatsView(APIView):
     @extend_schema(
         operation_id="marketplace_site_agent_connection_stats_retrieve",
         tags=["marketplace-site-agent-connection-stats"],
-        parameters=[ConnectionStatsQuerySerializer],
+        parameters=[
+            ConnectionStatsQuerySerializer,
+            OpenApiParameter(
+                "Server-Timing",
+                str,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description='How long the answer waited for the broker: `broker;desc="fetched"'
+                ';dur=<ms>` (this request asked it), `desc="waited"` (another request was '
+                'asking), `desc="shared"` (a fresh snapshot was cached), or `answer;desc='
+                '"shared"` (the whole answer was shared, BROKER_SNAPSHOT_TTL).',
+            ),
+        ],
         responses={
             200: ConnectionStatsOutputSerializer,
             400: OpenApiResponse(description="An invalid filter value (field errors)."),
@@ -54,8 +67,21 @@ class ConnectionStatsView(APIView):
         if not isinstance(request.accepted_renderer, JSONRenderer):
             # The browsable API renders the data itself.
             return Response(fetch_connection_stats_data(filters, broker=broker))
-        body = fetch_connection_stats_json(filters, broker=broker)
-        return HttpResponse(body, content_type="application/json")
+        answer = fetch_connection_stats_json(filters, broker=broker)
+        response = HttpResponse(answer.body, content_type="application/json")
+        response["Server-Timing"] = describe_server_timing(answer.snapshot_wait)
+        return response
+
+
+def describe_server_timing(wait: SnapshotWait | None) -> str:
+    """Server-Timing: how long this answer waited for the broker, and why.
+
+    `broker;desc="fetched|waited|shared";dur=<ms>`, or `answer;desc="shared"` when the
+    whole answer was shared and the broker was not involved.
+    """
+    if wait is None:
+        return 'answer;desc="shared"'
+    return f'broker;desc="{wait.source}";dur={wait.seconds * 1000:.1f}'
 
 
 class ConnectionStatsDetailView(APIView):

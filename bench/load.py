@@ -28,6 +28,7 @@ WRK_THREADS = 2
 WRK_TIMEOUT = "60s"
 PROXY_TIMEOUT = 120.0
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+_SERVER_TIMING = re.compile(r'broker;desc="(?P<source>\w+)";dur=(?P<ms>[\d.]+)')
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,10 @@ class LoadResult:
     shortest_gap: float | None
     ttl: float
     worker_seconds: list[float]
+    # Seconds each answer waited for the broker, by how it got its snapshot (the app's
+    # Server-Timing header): "fetched", "waited", "shared"; answers shared whole are
+    # counted under "answer shared" with no wait.
+    broker_waits: dict[str, list[float]]
     wrk_output: str
 
 
@@ -188,6 +193,7 @@ def summarize_load(
         ),
         ttl=ttl,
         worker_seconds=_worker_seconds(access_log, skip=skip_log_lines),
+        broker_waits=_broker_waits(access_log, skip=skip_log_lines),
         wrk_output=wrk_output,
     )
 
@@ -213,9 +219,35 @@ def _worker_seconds(access_log: Path, *, skip: int) -> list[float]:
     values = []
     for line in access_log.read_text().splitlines()[skip:]:
         parts = line.split()
-        if len(parts) == 2 and parts[1] == "200":
+        if len(parts) >= 2 and parts[1] == "200":
             values.append(float(parts[0]))
     return values
+
+
+def _broker_waits(access_log: Path, *, skip: int) -> dict[str, list[float]]:
+    waits: dict[str, list[float]] = {}
+    for line in access_log.read_text().splitlines()[skip:]:
+        if 'answer;desc="shared"' in line:
+            waits.setdefault("answer shared", []).append(0.0)
+        elif match := _SERVER_TIMING.search(line):
+            waits.setdefault(match["source"], []).append(float(match["ms"]) / 1000)
+    return waits
+
+
+def describe_broker_waits(waits: dict[str, list[float]]) -> str:
+    parts = []
+    for source in ("answer shared", "shared", "waited", "fetched"):
+        values = waits.get(source, [])
+        if source == "answer shared":
+            parts.append(f"{len(values):,} answers shared whole")
+        elif values:
+            parts.append(
+                f"{len(values):,} {source} (median {statistics.median(values):.3f} s, "
+                f"max {max(values):.3f} s)"
+            )
+        else:
+            parts.append(f"0 {source}")
+    return "; ".join(parts)
 
 
 def _line_with(marker: str, text: str) -> str:

@@ -13,8 +13,9 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 READINESS_PATH = "/api/marketplace-site-agent-connection-stats/"
 STARTUP_SECONDS = 60
-# Access-log line: seconds the request spent in the worker, then the status.
-ACCESS_LOG_FORMAT = "%(L)s %(s)s"
+# Access-log line: seconds the request spent in the worker, the status, and the app's
+# Server-Timing header (how long it waited for the broker, and why).
+ACCESS_LOG_FORMAT = "%(L)s %(s)s %({server-timing}o)s"
 
 
 def pick_free_port() -> int:

@@ -11,6 +11,7 @@ served: once the broker is unreachable beyond the TTL, callers get BrokerError.
 import time
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.cache import cache
@@ -30,27 +31,55 @@ class _FailedSnapshot:
     failed_at: float
 
 
+class SnapshotSource(StrEnum):
+    """How a request got its snapshot."""
+
+    FETCHED = "fetched"  # it asked the broker itself
+    WAITED = "waited"  # another request was asking; it waited for that answer
+    SHARED = "shared"  # a fresh snapshot was in the cache
+
+
+@dataclass(frozen=True)
+class SnapshotWait:
+    """A snapshot with how it was got and how long the caller spent getting it."""
+
+    snapshot: BrokerSnapshot
+    source: SnapshotSource
+    seconds: float
+
+
 def get_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
     """Return a snapshot at most BROKER_SNAPSHOT_TTL seconds old, asking the broker at
     most once per TTL across all workers that share the cache."""
+    return wait_for_broker_snapshot(client).snapshot
+
+
+def wait_for_broker_snapshot(client: ManagementClient) -> SnapshotWait:
+    """get_broker_snapshot, telling how the snapshot was got and how long it took."""
+    started = time.monotonic()
     ttl = settings.BROKER_SNAPSHOT_TTL
     if ttl <= 0:
-        return fetch_broker_snapshot(client)
-    # The longest a fetch can take: both calls run concurrently, each bounded.
+        snapshot = fetch_broker_snapshot(client)
+        return SnapshotWait(snapshot, SnapshotSource.FETCHED, time.monotonic() - started)
+    # The longest a fetch can take: its calls run concurrently, each bounded.
     fetch_bound = client.snapshot_timeout[0] + client.snapshot_timeout[1] + 1
-    deadline = time.monotonic() + fetch_bound
+    deadline = started + fetch_bound
+    source = SnapshotSource.SHARED
     while True:
         cached = _read_fresh(ttl)
         if isinstance(cached, BrokerSnapshot):
-            return cached
+            return SnapshotWait(cached, source, time.monotonic() - started)
         if isinstance(cached, _FailedSnapshot):
             raise BrokerUnavailable(cached.message)
         token = uuid.uuid4().hex
         if cache.add(LOCK_KEY, token, timeout=fetch_bound):
-            return _fetch_and_share(client, ttl=ttl, lock_token=token)
+            snapshot = _fetch_and_share(client, ttl=ttl, lock_token=token)
+            return SnapshotWait(snapshot, SnapshotSource.FETCHED, time.monotonic() - started)
         if time.monotonic() >= deadline:
             # The lock holder died or hangs: fetch ourselves rather than wait longer.
-            return _fetch_and_share(client, ttl=ttl, lock_token=None)
+            snapshot = _fetch_and_share(client, ttl=ttl, lock_token=None)
+            return SnapshotWait(snapshot, SnapshotSource.FETCHED, time.monotonic() - started)
+        source = SnapshotSource.WAITED
         time.sleep(WAIT_STEP_SECONDS)
 
 

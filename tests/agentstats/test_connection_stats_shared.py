@@ -1,5 +1,6 @@
 """Pollers share one answer per filter set while its broker snapshot is fresh."""
 
+import re
 import time
 
 import pytest
@@ -40,6 +41,8 @@ def test_pollers_within_the_ttl_share_one_answer(settings, fleet, support_user, 
     # then it gets the same bytes without asking the broker or loading the agents again
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.content == first.content
+    assert re.fullmatch(r'broker;desc="fetched";dur=\d+\.\d', first["Server-Timing"])
+    assert second["Server-Timing"] == 'answer;desc="shared"'
     assert second["Content-Type"] == "application/json"
     assert len(broker.calls) == SNAPSHOT_CALLS
     assert len(queries) == 1  # the token
@@ -56,6 +59,7 @@ def test_each_filter_set_has_its_own_answer(settings, fleet, support_user, clien
 
     assert _names(everyone) == ["agent-0", "agent-1", "agent-2"]
     assert _names(one) == ["agent-1"]
+    assert re.fullmatch(r'broker;desc="shared";dur=\d+\.\d', one["Server-Timing"])
     # one snapshot served both
     assert len(broker.calls) == SNAPSHOT_CALLS
 

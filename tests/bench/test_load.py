@@ -38,7 +38,12 @@ def _calls(*windows: tuple[float, float]) -> list[ProxiedCall]:
 def test_summary_reads_wrk_latencies_errors_and_counts_snapshots_per_ttl(tmp_path):
     # given wrk's report, snapshots started at 0, 2.5 and 3.0 s, and an access log
     access_log = tmp_path / "access.log"
-    access_log.write_text("0.120 200\n0.480 200\n0.001 401\n0.200 200\n")
+    access_log.write_text(
+        '0.120 200 broker;desc="fetched";dur=110.5\n'
+        '0.480 200 broker;desc="waited";dur=95.0\n'
+        "0.001 401 -\n"
+        '0.200 200 answer;desc="shared"\n'
+    )
 
     # when
     load = summarize_load(
@@ -61,6 +66,11 @@ def test_summary_reads_wrk_latencies_errors_and_counts_snapshots_per_ttl(tmp_pat
     # from 0.3 (first answered) to 2.5, and from 2.8 to 3.0
     assert load.shortest_gap == pytest.approx(0.2)
     assert load.worker_seconds == [0.12, 0.48, 0.2]
+    assert load.broker_waits == {
+        "fetched": [pytest.approx(0.1105)],
+        "waited": [pytest.approx(0.095)],
+        "answer shared": [0.0],
+    }
 
 
 def test_summary_of_a_clean_run_counts_no_errors(tmp_path):

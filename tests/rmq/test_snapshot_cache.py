@@ -137,6 +137,31 @@ def test_concurrent_pollers_cause_one_fetch_and_wait_for_it(broker, settings):
     assert all(snapshot == snapshots[0] for snapshot in snapshots)
 
 
+def test_each_poller_is_told_whether_it_fetched_waited_or_found_the_snapshot(broker, settings):
+    # given a broker that takes 0.3 s to answer, and 8 pollers asking at once
+    settings.BROKER_SNAPSHOT_TTL = 30
+    broker.add_callback(responses.GET, CONNECTIONS, callback=slow_answer(0.3))
+    broker.add_callback(responses.GET, QUEUES, callback=slow_answer(0.3))
+    barrier = threading.Barrier(8)
+
+    def poll(_: int) -> snapshot_cache.SnapshotWait:
+        barrier.wait()
+        return snapshot_cache.wait_for_broker_snapshot(make_client())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        waits = list(pool.map(poll, range(8)))
+    later = snapshot_cache.wait_for_broker_snapshot(make_client())
+
+    # then one fetched, the others waited for it (about as long), and a later one found it
+    sources = sorted(wait.source for wait in waits)
+    assert sources == ["fetched"] + ["waited"] * 7
+    fetched = next(wait for wait in waits if wait.source == "fetched")
+    assert fetched.seconds >= 0.3
+    assert all(wait.seconds < fetched.seconds + 0.5 for wait in waits)
+    assert later.source == "shared"
+    assert later.snapshot == fetched.snapshot
+
+
 @pytest.fixture
 def redis_cache(settings):
     """The real Redis as the shared cache, as CACHE_URL=redis://... configures it."""
