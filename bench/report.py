@@ -259,7 +259,7 @@ def _load_verdicts(agents: int, load: LoadResult) -> list[str]:
     longest_fetch = max(fetched, default=math.nan)
     longest_wait = max(waited, default=0.0)
     # A waiter starts waiting after the fetch began and polls every 20 ms.
-    is_bounded = longest_wait <= longest_fetch + WAIT_TOLERANCE
+    is_bounded = not waited or longest_wait <= longest_fetch + WAIT_TOLERANCE
     return [
         f"- Load run ({load.connections} pollers, {load.seconds:.0f} s, {agents:,} agents): "
         f"**{'met' if errors == 0 else 'missed'}**: {load.requests_per_second:.1f} requests/s, "

@@ -40,7 +40,7 @@ def test_summary_reads_wrk_latencies_errors_and_counts_snapshots_per_ttl(tmp_pat
     access_log = tmp_path / "access.log"
     access_log.write_text(
         '0.120 200 broker;desc="fetched";dur=110.5\n'
-        '0.480 200 broker;desc="waited";dur=95.0\n'
+        '0.480 200 broker;desc=\\"waited\\";dur=95.0\n'
         "0.001 401 -\n"
         '0.200 200 answer;desc="shared"\n'
     )
