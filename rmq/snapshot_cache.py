@@ -73,6 +73,14 @@ def wait_for_broker_snapshot(client: ManagementClient) -> SnapshotWait:
             raise BrokerUnavailable(cached.message)
         token = uuid.uuid4().hex
         if cache.add(LOCK_KEY, token, timeout=fetch_bound):
+            # The previous holder may have stored its snapshot and let go of the lock
+            # between our read above and taking it: look again before asking the broker.
+            stored = _read_fresh(ttl)
+            if stored is not None:
+                _release_lock(token)
+                if isinstance(stored, _FailedSnapshot):
+                    raise BrokerUnavailable(stored.message)
+                return SnapshotWait(stored, SnapshotSource.WAITED, time.monotonic() - started)
             snapshot = _fetch_and_share(client, ttl=ttl, lock_token=token)
             return SnapshotWait(snapshot, SnapshotSource.FETCHED, time.monotonic() - started)
         if time.monotonic() >= deadline:
@@ -105,5 +113,10 @@ def _fetch_and_share(
         cache.set(SNAPSHOT_KEY, snapshot, timeout=ttl)
         return snapshot
     finally:
-        if lock_token is not None and cache.get(LOCK_KEY) == lock_token:
-            cache.delete(LOCK_KEY)
+        if lock_token is not None:
+            _release_lock(lock_token)
+
+
+def _release_lock(token: str) -> None:
+    if cache.get(LOCK_KEY) == token:
+        cache.delete(LOCK_KEY)

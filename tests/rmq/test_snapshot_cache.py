@@ -9,7 +9,7 @@ import pytest
 import redis
 import requests
 import responses
-from django.core.cache import caches
+from django.core.cache import cache, caches
 
 from rmq import snapshot_cache
 from rmq.client import ManagementClient
@@ -160,6 +160,35 @@ def test_each_poller_is_told_whether_it_fetched_waited_or_found_the_snapshot(bro
     assert all(wait.seconds < fetched.seconds + 0.5 for wait in waits)
     assert later.source == "shared"
     assert later.snapshot == fetched.snapshot
+
+
+def test_a_snapshot_stored_just_before_the_lock_is_taken_is_not_fetched_again(
+    broker, settings, monkeypatch
+):
+    # given another worker's fresh snapshot, stored (and its lock let go) between this
+    # request's look at the cache and its taking the lock
+    settings.BROKER_SNAPSHOT_TTL = 30
+    broker.add(responses.GET, CONNECTIONS, json=[])
+    broker.add(responses.GET, QUEUES, json=[])
+    theirs = snapshot_cache.get_broker_snapshot(make_client())
+    broker.reset()
+    real_read_fresh = snapshot_cache._read_fresh
+    looks = []
+
+    def read_before_the_store(ttl):
+        looks.append(ttl)
+        return None if len(looks) == 1 else real_read_fresh(ttl)
+
+    monkeypatch.setattr(snapshot_cache, "_read_fresh", read_before_the_store)
+
+    # when this request takes the free lock
+    wait = snapshot_cache.wait_for_broker_snapshot(make_client())
+
+    # then it uses the stored snapshot instead of asking the broker, and lets the lock go
+    assert wait.snapshot == theirs
+    assert wait.source == "waited"
+    assert len(broker.calls) == 0
+    assert cache.get(snapshot_cache.LOCK_KEY) is None
 
 
 @pytest.fixture
