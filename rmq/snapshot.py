@@ -7,7 +7,9 @@ byte counters.
 Queue depths come from the queues themselves (`disable_stats=true&enable_queue_totals=true`)
 and consumer counts from `/api/consumers`, not from the statistics database: on RabbitMQ
 3.10 that is 2-3x cheaper at 3,000-15,000 queues, and current, where the statistics lag
-changes by 5-9 s. With `disable_stats`, `/api/queues` has no `consumers` field at all.
+changes by 5-9 s. With `disable_stats`, `/api/queues` has no `consumers` field at all
+(asking for the column silently returns nothing), and no `messages` without
+`enable_queue_totals`.
 """
 
 from collections import Counter
