@@ -40,3 +40,13 @@ def mock_queue_listings(
     ]
     broker.add(responses.GET, f"{base}/api/queues", json=listed)
     broker.add(responses.GET, f"{base}/api/consumers", json=consumers)
+
+
+def broker_queue_of(queue: Any, *, messages: int, consumers: int) -> dict[str, Any]:
+    """A database queue as the statistics would list it (for mock_queue_listings)."""
+    return {
+        "name": queue.queue_name,
+        "vhost": queue.vhost,
+        "messages": messages,
+        "consumers": consumers,
+    }

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from agentstats.dashboard import DashboardRow, QueueCell, ServiceBadge
 from marketplace.models import AgentServiceState
-from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
+from tests.broker_mocks import SNAPSHOT_CALLS, broker_queue_of, mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,
@@ -69,15 +69,6 @@ def _connection_of(subscription: Any, *, peer_host: str) -> dict[str, Any]:
     }
 
 
-def _queue_of(queue: Any, *, messages: int, consumers: int) -> dict[str, Any]:
-    return {
-        "name": queue.queue_name,
-        "vhost": queue.vhost,
-        "messages": messages,
-        "consumers": consumers,
-    }
-
-
 def _rows_html(page: str) -> dict[str, str]:
     """Each agent row's HTML, by agent uuid."""
     return {
@@ -115,8 +106,8 @@ def fleet(db, broker):
         broker,
         connections=[_connection_of(alpha_sub, peer_host="10.1.2.3")],
         queues=[
-            _queue_of(alpha_queue, messages=2, consumers=1),
-            _queue_of(beta_queue, messages=5, consumers=0),
+            broker_queue_of(alpha_queue, messages=2, consumers=1),
+            broker_queue_of(beta_queue, messages=5, consumers=0),
         ],
     )
     return {

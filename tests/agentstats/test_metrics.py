@@ -22,7 +22,12 @@ from agentstats.metrics import BROKER_SNAPSHOT_ERRORS, BROKER_SNAPSHOT_SECONDS
 from marketplace import services
 from marketplace.models import AgentServiceState
 from rmq.client import ManagementClient
-from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot, mock_queue_listings
+from tests.broker_mocks import (
+    SNAPSHOT_CALLS,
+    broker_queue_of,
+    mock_broker_snapshot,
+    mock_queue_listings,
+)
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,
@@ -86,15 +91,6 @@ def _broker_connection(subscription: Any, *, index: int) -> dict[str, Any]:
     }
 
 
-def _broker_queue(queue: Any, *, messages: int, consumers: int) -> dict[str, Any]:
-    return {
-        "name": queue.queue_name,
-        "vhost": queue.vhost,
-        "messages": messages,
-        "consumers": consumers,
-    }
-
-
 @pytest.fixture
 def fleet(db) -> dict[str, Any]:
     """Offering HPC: alpha (ACTIVE, ERROR; connected; queues of 5 and 1 messages, 2
@@ -129,7 +125,7 @@ def fleet(db) -> dict[str, Any]:
                 ),
                 object_type=object_type,
             )
-            queues.append(_broker_queue(queue, messages=messages, consumers=consumers))
+            queues.append(broker_queue_of(queue, messages=messages, consumers=consumers))
             if is_connected:
                 connections.append(
                     _broker_connection(queue.event_subscription, index=len(connections) + 1)

@@ -27,7 +27,7 @@ from django.db import connection
 from marketplace import services
 from marketplace.models import AgentServiceState
 from rmq.client import ManagementClient
-from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
+from tests.broker_mocks import SNAPSHOT_CALLS, broker_queue_of, mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,
@@ -83,15 +83,6 @@ def _broker_connection(subscription: Any, *, peer_host: str, opened: str) -> dic
     }
 
 
-def _broker_queue(queue: Any, *, messages: int, consumers: int) -> dict[str, Any]:
-    return {
-        "name": queue.queue_name,
-        "vhost": queue.vhost,
-        "messages": messages,
-        "consumers": consumers,
-    }
-
-
 @pytest.fixture
 def fleet(db):
     """On offering HPC: alpha-login (ACTIVE and ERROR services; two subscriptions connected
@@ -138,10 +129,10 @@ def fleet(db):
             ),
         ],
         "queues": [
-            _broker_queue(alpha_orders, messages=5, consumers=1),
-            _broker_queue(alpha_resources, messages=1, consumers=1),
-            _broker_queue(beta_orders, messages=2, consumers=0),
-            _broker_queue(gamma_orders, messages=0, consumers=1),
+            broker_queue_of(alpha_orders, messages=5, consumers=1),
+            broker_queue_of(alpha_resources, messages=1, consumers=1),
+            broker_queue_of(beta_orders, messages=2, consumers=0),
+            broker_queue_of(gamma_orders, messages=0, consumers=1),
         ],
     }
 
