@@ -39,13 +39,13 @@ T0 = datetime(2026, 11, 30, 8, 15, 30, 123456, tzinfo=UTC)
 SNAPSHOT_PLACEHOLDER = b'"snapshot_taken_at":"<snapshot>"'
 
 
-def _uuid(n: int) -> UUID:
+def _uuid(n):
     return UUID(int=0x5EED_0000_0000_4000_8000_0000_0000_0000 + n)
 
 
-def _build_fleet() -> dict[str, object]:
+def _build_fleet():
     owner = UserFactory(uuid=_uuid(1), username="owner-ü", first_name="Ada", last_name="Ł")
-    other = UserFactory(uuid=_uuid(2), username="other")
+    other = UserFactory(uuid=_uuid(2), username="other", last_name="Lovelace")
     acme = CustomerFactory(uuid=_uuid(10), name="Acme HPC", owners=[owner])
     beta = CustomerFactory(uuid=_uuid(11), name="Beta \u2028 lab", owners=[other])
     slurm = OfferingFactory(uuid=_uuid(20), name="Acme SLURM", customer=acme)
@@ -72,11 +72,15 @@ def _build_fleet() -> dict[str, object]:
         uuid=_uuid(43), identity=login2, name="order_process", state=AgentServiceState.ERROR
     )
     stomp = EventSubscriptionFactory(
-        uuid=_uuid(50), agent_identity=login1, user=owner,
+        uuid=_uuid(50),
+        agent_identity=login1,
+        user=owner,
         observable_objects=[{"object_type": "order"}, {"object_type": "resource"}],
     )
     amqp = EventSubscriptionFactory(
-        uuid=_uuid(51), agent_identity=login2, user=owner,
+        uuid=_uuid(51),
+        agent_identity=login2,
+        user=owner,
         observable_objects=[{"object_type": "user_role"}],
     )
     EventSubscriptionFactory(uuid=_uuid(52), agent_identity=quiet, user=other)
@@ -99,21 +103,38 @@ def _build_fleet() -> dict[str, object]:
     vhost = owner.uuid.hex
     connections = [
         {
-            "name": "127.0.0.1:51270 -> 127.0.0.1:15674", "node": "rabbit@node-a",
-            "peer_host": "10.1.2.3", "protocol": "Web STOMP 1.2", "user": stomp.uuid.hex,
-            "vhost": vhost, "connected_at": 1795502668419, "state": "running",
-            "recv_oct": 1234, "send_oct": 5678,
+            "name": "127.0.0.1:51270 -> 127.0.0.1:15674",
+            "node": "rabbit@node-a",
+            "peer_host": "10.1.2.3",
+            "protocol": "Web STOMP 1.2",
+            "user": stomp.uuid.hex,
+            "vhost": vhost,
+            "connected_at": 1795502668419,
+            "state": "running",
+            "recv_oct": 1234,
+            "send_oct": 5678,
         },
         {
-            "name": "127.0.0.1:38832 -> 127.0.0.1:5672", "node": "rabbit@node-b",
-            "peer_host": "10.1.2.4", "protocol": "AMQP 0-9-1", "user": amqp.uuid.hex,
-            "vhost": vhost, "connected_at": 1795502668412, "state": "closing",
-            "recv_oct": 477, "send_oct": 537,
+            "name": "127.0.0.1:38832 -> 127.0.0.1:5672",
+            "node": "rabbit@node-b",
+            "peer_host": "10.1.2.4",
+            "protocol": "AMQP 0-9-1",
+            "user": amqp.uuid.hex,
+            "vhost": vhost,
+            "connected_at": 1795502668412,
+            "state": "closing",
+            "recv_oct": 477,
+            "send_oct": 537,
         },
         {
-            "name": "publisher", "node": "rabbit@node-a", "peer_host": "127.0.0.1",
-            "protocol": "AMQP 0-9-1", "user": "guest", "vhost": vhost,
-            "connected_at": 1795502668403, "state": "running",
+            "name": "publisher",
+            "node": "rabbit@node-a",
+            "peer_host": "127.0.0.1",
+            "protocol": "AMQP 0-9-1",
+            "user": "guest",
+            "vhost": vhost,
+            "connected_at": 1795502668403,
+            "state": "running",
         },
     ]
     queues = [
@@ -121,16 +142,16 @@ def _build_fleet() -> dict[str, object]:
         {"name": role_queue.queue_name, "vhost": vhost, "messages": 0, "consumers": 0},
         {
             "name": f"subscription_{stomp.uuid.hex}_offering_{slurm.uuid.hex}_offering_user",
-            "vhost": vhost, "messages": 2, "consumers": 0,
+            "vhost": vhost,
+            "messages": 2,
+            "consumers": 0,
         },
     ]
     return {"connections": connections, "queues": queues}
 
 
 @pytest.mark.parametrize("query", ["", "?connected=true", f"?customer_uuid={_uuid(10)}"])
-def test_stats_body_is_byte_identical_to_the_golden_file(
-    support_user, client_for, broker, query
-):
+def test_stats_body_is_byte_identical_to_the_golden_file(support_user, client_for, broker, query):
     # given a fixed fleet and a fixed broker answer
     broker_answer = _build_fleet()
     mock_broker_snapshot(broker, base=MANAGEMENT, **broker_answer)
