@@ -70,7 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "agentstats.middleware.DatabaseUnavailableMiddleware",
+    "agentstats.api.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -155,15 +155,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "agentstats.pagination.LinkHeaderPagination",
+    "DEFAULT_PAGINATION_CLASS": "agentstats.api.pagination.LinkHeaderPagination",
     "PAGE_SIZE": 10,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "agentstats.exceptions.handle_api_exception",
+    "EXCEPTION_HANDLER": "agentstats.api.errors.handle_api_exception",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["agentstats.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["agentstats.api.parsers.BoundedJSONParser"],
 }
 # Largest page a client may ask for with ?page_size=.
 API_MAX_PAGE_SIZE = int(_env_float("API_MAX_PAGE_SIZE", default=1000))

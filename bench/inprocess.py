@@ -25,16 +25,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
 
-from agentstats.connections import build_connection_report
-from agentstats.report_data import prepare_agents, render_report
-from agentstats.selectors import (
-    AgentFilters,
-    fetch_connection_stats_data,
-    list_agent_rows,
-    render_json,
-)
-from agentstats.serializers import ConnectionStatsOutputSerializer
 from bench.probes import ENDPOINT_PATH
+from marketplace.stats.answers import fetch_connection_stats_data, render_json
+from marketplace.stats.merge import build_connection_report
+from marketplace.stats.rendering import prepare_agents, render_report
+from marketplace.stats.selectors import AgentFilters, list_agent_rows
+from marketplace.stats.serializers import ConnectionStatsOutputSerializer
 from rmq.client import ManagementClient
 from rmq.snapshot import (
     CONNECTION_COLUMNS,

@@ -1,9 +1,10 @@
-"""Routes of the site-agent API (trailing slashes everywhere: the SDK follows no redirect)."""
+"""Every feature's routes (trailing slashes everywhere: the SDK follows no redirect)."""
 
+from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from marketplace.envelope_views import AgentConnectionViewSet
-from marketplace.views import (
+from marketplace.envelope.views import AgentConnectionViewSet
+from marketplace.registration.views import (
     AgentIdentityViewSet,
     AgentProcessorViewSet,
     AgentServiceViewSet,
@@ -27,4 +28,9 @@ router.register(
 router.register("users", UserViewSet, basename="user")
 router.register("agents", AgentConnectionViewSet, basename="agent-connection")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("admin/fleet/", include("marketplace.dashboard.urls")),
+    path("metrics", include("marketplace.metrics.urls")),
+    path("api/", include("marketplace.stats.urls")),
+    path("api/", include(router.urls)),
+]

@@ -15,12 +15,12 @@ changes by 5-9 s. With `disable_stats`, `/api/queues` has no `consumers` field a
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerResponseError
+from rmq.types import BrokerConnection, BrokerQueue, BrokerSnapshot
 
 CONNECTION_COLUMNS = "name,user,vhost,peer_host,connected_at,state,recv_oct,send_oct,protocol,node"
 QUEUE_PARAMS = {
@@ -29,41 +29,6 @@ QUEUE_PARAMS = {
     "columns": "name,vhost,messages",
 }
 CONSUMER_COLUMNS = "queue.name,queue.vhost"
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerConnection:
-    """One client connection as the management API lists it."""
-
-    name: str
-    user: str
-    vhost: str
-    peer_host: str | None
-    connected_at: datetime | None
-    state: str | None
-    recv_oct: int | None
-    send_oct: int | None
-    protocol: str | None
-    node: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerQueue:
-    """One queue with its depth and consumer count."""
-
-    vhost: str
-    name: str
-    messages: int | None
-    consumers: int
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerSnapshot:
-    """All connections and all queues, read at (about) one moment."""
-
-    connections: tuple[BrokerConnection, ...]
-    queues: tuple[BrokerQueue, ...]
-    taken_at: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
 
 
 def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:

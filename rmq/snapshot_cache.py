@@ -18,7 +18,8 @@ from django.core.cache import cache
 
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerUnavailable
-from rmq.snapshot import BrokerSnapshot, fetch_broker_snapshot
+from rmq.snapshot import fetch_broker_snapshot
+from rmq.types import BrokerSnapshot
 
 SNAPSHOT_KEY = "agentstats:broker-snapshot"
 LOCK_KEY = "agentstats:broker-snapshot:lock"

@@ -10,7 +10,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from agentstats import selectors
+from marketplace.stats import answers
 from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
 from tests.factories import AgentIdentityFactory, AgentServiceFactory
 
@@ -77,7 +77,7 @@ def test_a_database_change_shows_once_the_ttl_has_passed(
     # when a poller asks within the TTL, then after it
     within = client.get(URL)
     later = time.time() + 3
-    monkeypatch.setattr(selectors.time, "time", lambda: later)
+    monkeypatch.setattr(answers.time, "time", lambda: later)
     after = client.get(URL)
 
     # then the new agent shows after the TTL, and the broker was asked again for it
@@ -117,7 +117,7 @@ def test_a_shared_answer_is_never_served_once_the_broker_is_gone_beyond_the_ttl(
 
     # when a poller asks after the TTL
     later = time.time() + 3
-    monkeypatch.setattr(selectors.time, "time", lambda: later)
+    monkeypatch.setattr(answers.time, "time", lambda: later)
     response = client.get(URL)
 
     # then it is told the broker cannot be asked, not shown the old picture

@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from agentstats.connections import (
+from marketplace.stats.merge import (
     AgentRow,
     AgentStatus,
     QueueStatus,
@@ -22,7 +22,7 @@ from agentstats.connections import (
     select_connection,
     summarize_agents,
 )
-from rmq.snapshot import BrokerConnection, BrokerQueue, BrokerSnapshot
+from rmq.types import BrokerConnection, BrokerQueue, BrokerSnapshot
 
 # The owner vhost and offering of the captured RabbitMQ 3.10 responses.
 VHOST = "9a2b386ca3464aee9f313c0f20518f57"

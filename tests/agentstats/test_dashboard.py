@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from agentstats.dashboard import DashboardRow, QueueCell, ServiceBadge
+from marketplace.dashboard.context import DashboardRow, QueueCell, ServiceBadge
 from marketplace.models import AgentServiceState
 from tests.broker_mocks import SNAPSHOT_CALLS, broker_queue_of, mock_broker_snapshot
 from tests.factories import (

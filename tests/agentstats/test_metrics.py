@@ -18,9 +18,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
-from agentstats.metrics import BROKER_SNAPSHOT_ERRORS, BROKER_SNAPSHOT_SECONDS
-from marketplace import services
+from marketplace.metrics.registry import BROKER_SNAPSHOT_ERRORS, BROKER_SNAPSHOT_SECONDS
 from marketplace.models import AgentServiceState
+from marketplace.registration.services import create_subscription_queue, register_event_subscription
 from rmq.client import ManagementClient
 from tests.broker_mocks import (
     SNAPSHOT_CALLS,
@@ -462,7 +462,7 @@ def test_metrics_follow_a_real_web_stomp_consumer(real_broker, client, settings)
     for name in ("metrics-ws", "metrics-idle"):
         identity = AgentIdentityFactory(offering=offering, created_by=owner, name=name)
         AgentServiceFactory(identity=identity, state=AgentServiceState.ACTIVE)
-        subscription, _ = services.register_event_subscription(
+        subscription, _ = register_event_subscription(
             identity,
             owner=owner,
             object_type="order",
@@ -470,7 +470,7 @@ def test_metrics_follow_a_real_web_stomp_consumer(real_broker, client, settings)
             source_ip="127.0.0.1",
             broker=broker,
         )
-        queue, _ = services.create_subscription_queue(
+        queue, _ = create_subscription_queue(
             subscription, offering=offering, object_type="order", broker=broker
         )
         subscriptions.append((subscription, queue))

@@ -11,16 +11,14 @@ from uuid import UUID, uuid4
 import pytest
 from rest_framework.renderers import JSONRenderer
 
-from agentstats.connections import (
-    AgentRow,
-    ServiceRow,
-    SubscriptionRow,
-    build_connection_report,
+from marketplace.stats.answers import render_json
+from marketplace.stats.merge import AgentRow, ServiceRow, SubscriptionRow, build_connection_report
+from marketplace.stats.rendering import format_time, prepare_agents, render_agent, render_report
+from marketplace.stats.serializers import (
+    AgentConnectionOutputSerializer,
+    ConnectionStatsOutputSerializer,
 )
-from agentstats.report_data import format_time, prepare_agents, render_agent, render_report
-from agentstats.selectors import render_json
-from agentstats.serializers import AgentConnectionOutputSerializer, ConnectionStatsOutputSerializer
-from rmq.snapshot import BrokerConnection, BrokerQueue, BrokerSnapshot
+from rmq.types import BrokerConnection, BrokerQueue, BrokerSnapshot
 
 VHOST = "9a2b386ca3464aee9f313c0f20518f57"
 OFFERING = UUID("012013ecc2e84a3c90e2d616541c82fb")

@@ -11,10 +11,10 @@ import stomp
 from django.db import connection as db_connection
 from django.utils import timezone
 
-from marketplace import services
-from marketplace.envelopes import build_connection_envelope
+from marketplace.envelope.observer import ConnectionObserver
+from marketplace.envelope.selectors import build_connection_envelope
 from marketplace.models import AgentConnectionEvent, ObserverStatus
-from marketplace.observer import ConnectionObserver
+from marketplace.registration.services import create_subscription_queue, register_event_subscription
 from rmq.client import ManagementClient
 from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
 
@@ -65,10 +65,10 @@ def agent(transactional_db, real_broker, settings):
     offering = OfferingFactory(customer=CustomerFactory(owners=[owner]))
     identity = AgentIdentityFactory(offering=offering, created_by=owner)
     broker = ManagementClient.from_settings()
-    subscription, _ = services.register_event_subscription(
+    subscription, _ = register_event_subscription(
         identity, owner=owner, object_type="order", description="", source_ip=None, broker=broker
     )
-    queue, _ = services.create_subscription_queue(
+    queue, _ = create_subscription_queue(
         subscription, offering=offering, object_type="order", broker=broker
     )
     token = owner.auth_token.key

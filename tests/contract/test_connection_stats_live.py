@@ -15,7 +15,11 @@ import requests
 import stomp
 from rest_framework.authtoken.models import Token
 
-from marketplace import services
+from marketplace.registration.services import (
+    create_subscription_queue,
+    register_agent_service,
+    register_event_subscription,
+)
 from rmq.client import ManagementClient
 from tests.contract.test_sdk_flow import publish, sdk_path_for
 from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
@@ -27,7 +31,7 @@ WAIT_SECONDS = 25
 
 def register_agent(identity, owner, object_type: str):
     broker = ManagementClient.from_settings()
-    subscription, _ = services.register_event_subscription(
+    subscription, _ = register_event_subscription(
         identity,
         owner=owner,
         object_type=object_type,
@@ -35,7 +39,7 @@ def register_agent(identity, owner, object_type: str):
         source_ip="127.0.0.1",
         broker=broker,
     )
-    queue, _ = services.create_subscription_queue(
+    queue, _ = create_subscription_queue(
         subscription, offering=identity.offering, object_type=object_type, broker=broker
     )
     return subscription, queue
@@ -230,7 +234,7 @@ def run_sdk_stats(live_server, token: str, sdk_version: str, *flags: str) -> dic
 def test_stats_response_parses_with_the_real_sdk(live_server, fleet, sdk_version, flags):
     # given the fleet (agents with services, subscriptions and queues)
     first = fleet["first"][0]
-    services.register_agent_service(first, name="order_process", mode="order_process")
+    register_agent_service(first, name="order_process", mode="order_process")
 
     # when the SDK fetches and parses the stats
     result = run_sdk_stats(live_server, fleet["support_token"], sdk_version, *flags)

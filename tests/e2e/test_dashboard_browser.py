@@ -23,8 +23,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
-from marketplace import services
 from marketplace.models import AgentServiceState
+from marketplace.registration.services import create_subscription_queue, register_event_subscription
 from rmq.client import ManagementClient
 from tests.conftest import require_service
 from tests.contract.test_sdk_flow import publish
@@ -113,7 +113,7 @@ def _with_password(user: Any) -> Any:
 
 def _register(identity: Any, owner: Any, object_type: str) -> tuple[Any, Any]:
     broker = ManagementClient.from_settings()
-    subscription, _ = services.register_event_subscription(
+    subscription, _ = register_event_subscription(
         identity,
         owner=owner,
         object_type=object_type,
@@ -121,7 +121,7 @@ def _register(identity: Any, owner: Any, object_type: str) -> tuple[Any, Any]:
         source_ip="127.0.0.1",
         broker=broker,
     )
-    queue, _ = services.create_subscription_queue(
+    queue, _ = create_subscription_queue(
         subscription, offering=identity.offering, object_type=object_type, broker=broker
     )
     return subscription, queue

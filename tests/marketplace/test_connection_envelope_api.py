@@ -18,7 +18,14 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agentstats.models import User
-from marketplace import services
+from marketplace.envelope.services import (
+    record_agent_dispatch,
+    record_agent_heartbeat,
+    record_connection_closed,
+    record_connection_opened,
+    record_observer_beat,
+    touch_agent_last_seen,
+)
 from marketplace.models import (
     AgentConnectionState,
     AgentIdentity,
@@ -172,7 +179,7 @@ def open_connection(
     protocol: str = "Web STOMP 1.2",
     node: str = NODE,
 ) -> None:
-    opened = services.record_connection_opened(
+    opened = record_connection_opened(
         ConnectionOpened(
             name=name,
             user=subscription.uuid.hex,
@@ -187,13 +194,11 @@ def open_connection(
 
 
 def close_connection(name: str, *, at: datetime) -> None:
-    assert services.record_connection_closed(ConnectionClosed(name=name, node=NODE, closed_at=at))
+    assert record_connection_closed(ConnectionClosed(name=name, node=NODE, closed_at=at))
 
 
 def observer_beat(clock: Clock, *, seconds_ago: float = 0, is_broker_available: bool = True):
-    services.record_observer_beat(
-        is_broker_available=is_broker_available, at=clock.ago(seconds_ago)
-    )
+    record_observer_beat(is_broker_available=is_broker_available, at=clock.ago(seconds_ago))
 
 
 def connection_state(agent: AgentIdentity) -> AgentConnectionState | None:
@@ -658,7 +663,7 @@ def fleet(tenants, clock) -> Tenants:
         return AgentIdentityFactory(offering=offering, name=f"fleet-{number}")
 
     seen_now = agent(offering_a, 1)
-    services.touch_agent_last_seen(seen_now, at=clock.now)
+    touch_agent_last_seen(seen_now, at=clock.now)
 
     ws_online = agent(offering_a, 2)
     open_connection(subscribe(ws_online), name="ws-online", at=clock.ago(60))
@@ -667,7 +672,7 @@ def fleet(tenants, clock) -> Tenants:
     open_connection(
         subscribe(stomp_healthy), name="stomp-healthy", at=clock.ago(60), protocol="STOMP 1.2"
     )
-    services.record_agent_heartbeat(stomp_healthy, at=clock.now)
+    record_agent_heartbeat(stomp_healthy, at=clock.now)
 
     subscribe(agent(offering_a, 4))  # connected mode, never connected: offline over ws
 
@@ -675,14 +680,14 @@ def fleet(tenants, clock) -> Tenants:
     open_connection(
         subscribe(amqp_failing), name="amqp-failing", at=clock.ago(60), protocol="AMQP 0-9-1"
     )
-    services.record_agent_dispatch(
+    record_agent_dispatch(
         amqp_failing, is_success=False, error="boom", at=clock.now, seen_at=clock.now
     )
 
     offering_b = tenants.agent_b.offering
     for number in (6, 7, 8):
         failing = agent(offering_b, number)
-        services.record_agent_dispatch(
+        record_agent_dispatch(
             failing, is_success=False, error="boom", at=clock.now, seen_at=clock.now
         )
     return tenants
@@ -793,9 +798,7 @@ def populate_agent(offering, clock: Clock, number: int) -> None:
     open_connection(subscription, name=f"old-{number}", at=clock.ago(7200))
     close_connection(f"old-{number}", at=clock.ago(3600))
     open_connection(subscription, name=f"live-{number}", at=clock.ago(600))
-    services.record_agent_dispatch(
-        agent, is_success=False, error="boom", at=clock.now, seen_at=clock.now
-    )
+    record_agent_dispatch(agent, is_success=False, error="boom", at=clock.now, seen_at=clock.now)
 
 
 def test_connection_stats_make_the_same_number_of_queries_for_1_and_20_agents(

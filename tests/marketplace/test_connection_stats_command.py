@@ -24,8 +24,8 @@ from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 from django.db import connection
 
-from marketplace import services
 from marketplace.models import AgentServiceState
+from marketplace.registration.services import create_subscription_queue, register_event_subscription
 from rmq.client import ManagementClient
 from tests.broker_mocks import SNAPSHOT_CALLS, broker_queue_of, mock_broker_snapshot
 from tests.factories import (
@@ -425,7 +425,7 @@ def test_command_process_reports_a_provisioned_agent_without_a_client_as_disconn
     offering = OfferingFactory(name="CLI HPC", customer=CustomerFactory(owners=[owner]))
     identity = AgentIdentityFactory(offering=offering, created_by=owner, name="cli-agent")
     broker = ManagementClient.from_settings()
-    subscription, _ = services.register_event_subscription(
+    subscription, _ = register_event_subscription(
         identity,
         owner=owner,
         object_type="order",
@@ -433,7 +433,7 @@ def test_command_process_reports_a_provisioned_agent_without_a_client_as_disconn
         source_ip="127.0.0.1",
         broker=broker,
     )
-    queue, _ = services.create_subscription_queue(
+    queue, _ = create_subscription_queue(
         subscription, offering=offering, object_type="order", broker=broker
     )
 

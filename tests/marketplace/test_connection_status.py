@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from marketplace.connection_status import (
+from marketplace.envelope.status import (
     ConnectionFacts,
     Judgement,
     Thresholds,

@@ -23,7 +23,7 @@ from marketplace.models import (
     EventSubscription,
     EventSubscriptionQueue,
 )
-from marketplace.simulated_agent import (
+from marketplace.simulator.agent import (
     AgentApiClient,
     AgentApiError,
     HttpPolicy,
@@ -35,7 +35,7 @@ from marketplace.simulated_agent import (
     compute_backoff_delay,
     register_agent,
 )
-from marketplace.simulation import (
+from marketplace.simulator.fleet import (
     FlapSchedule,
     FleetSimulator,
     FleetStatus,

@@ -19,12 +19,11 @@ from rmq.snapshot import (
     CONNECTION_COLUMNS,
     CONSUMER_COLUMNS,
     QUEUE_PARAMS,
-    BrokerConnection,
-    BrokerQueue,
     fetch_broker_snapshot,
     parse_connections,
     parse_queues,
 )
+from rmq.types import BrokerConnection, BrokerQueue
 
 BASE = "http://rabbit.test:15672"
 PASSWORD = "s3cret-management-pw"

@@ -14,7 +14,7 @@ from django.core.cache import cache, caches
 from rmq import snapshot_cache
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerUnavailable
-from rmq.snapshot import BrokerSnapshot
+from rmq.types import BrokerSnapshot
 from tests.broker_mocks import SNAPSHOT_CALLS
 from tests.conftest import require_service
 

@@ -11,11 +11,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.renderers import JSONRenderer
 
-from agentstats.connections import ConnectionReport
-from agentstats.fleet_table import render_fleet_table
-from agentstats.report_data import render_report
-from agentstats.selectors import AgentFilters, fetch_connection_report
-from agentstats.serializers import ConnectionStatsQuerySerializer
+from marketplace.stats.answers import fetch_connection_report
+from marketplace.stats.fleet_table import render_fleet_table
+from marketplace.stats.merge import ConnectionReport
+from marketplace.stats.rendering import render_report
+from marketplace.stats.selectors import AgentFilters
+from marketplace.stats.serializers import ConnectionStatsQuerySerializer
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
 

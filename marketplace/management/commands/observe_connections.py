@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from marketplace.observer import ConnectionObserver
+from marketplace.envelope.observer import ConnectionObserver
 
 
 class Command(BaseCommand):

@@ -7,8 +7,14 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from agentstats.models import User
-from marketplace import services
 from marketplace.models import AgentServiceState, Customer, Offering
+from marketplace.registration.services import (
+    AgentIdentityFields,
+    create_subscription_queue,
+    register_agent_identity,
+    register_agent_service,
+    register_event_subscription,
+)
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
 
@@ -65,7 +71,7 @@ class Command(BaseCommand):
     def _seed_agent(
         self, offering: Offering, owner: User, name: str, broker: ManagementClient, is_up: bool
     ) -> bool:
-        fields = services.AgentIdentityFields(
+        fields = AgentIdentityFields(
             name=name,
             version="1.0.0",
             dependencies=[{"package": "waldur-api-client", "version": "8.1.3"}],
@@ -73,11 +79,9 @@ class Command(BaseCommand):
             config_file_content="",
             last_restarted=None,
         )
-        identity, _ = services.register_agent_identity(offering, actor=owner, fields=fields)
+        identity, _ = register_agent_identity(offering, actor=owner, fields=fields)
         for service_name, state in SERVICE_STATES.items():
-            service, _ = services.register_agent_service(
-                identity, name=service_name, mode=service_name
-            )
+            service, _ = register_agent_service(identity, name=service_name, mode=service_name)
             service.state = state
             service.save(update_fields=["state", "modified"])
         if not is_up:
@@ -85,7 +89,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 for object_type in OBJECT_TYPES:
-                    subscription, _ = services.register_event_subscription(
+                    subscription, _ = register_event_subscription(
                         identity,
                         owner=owner,
                         object_type=object_type,
@@ -93,7 +97,7 @@ class Command(BaseCommand):
                         source_ip="127.0.0.1",
                         broker=broker,
                     )
-                    services.create_subscription_queue(
+                    create_subscription_queue(
                         subscription, offering=offering, object_type=object_type, broker=broker
                     )
         except BrokerError:

@@ -11,8 +11,8 @@ from uuid import UUID
 
 from django.core.management.base import BaseCommand, CommandError
 
-from marketplace.simulated_agent import SimulationError, StompEndpoint
-from marketplace.simulation import (
+from marketplace.simulator.agent import SimulationError, StompEndpoint
+from marketplace.simulator.fleet import (
     DEFAULT_OBJECT_TYPES,
     FleetSimulator,
     SimulationConfig,

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from marketplace.envelopes import ConnectionEnvelope
+from marketplace.envelope.selectors import ConnectionEnvelope
 
 CONNECTION_STATUSES = ["unknown", "online", "healthy", "degraded", "offline"]
 ROUTING_STATUSES = ["available", "busy", "unhealthy", "offline", "unknown"]

@@ -22,12 +22,13 @@ from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from agentstats.connections import AgentRow, ConnectionReport, build_connection_report
-from agentstats.selectors import AgentFilters, list_agent_rows
 from marketplace.models import AgentServiceState
+from marketplace.stats.merge import AgentRow, ConnectionReport, build_connection_report
+from marketplace.stats.selectors import AgentFilters, list_agent_rows
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
-from rmq.snapshot import BrokerSnapshot, fetch_broker_snapshot
+from rmq.snapshot import fetch_broker_snapshot
+from rmq.types import BrokerSnapshot
 
 SERVICE_STATES = tuple(state.upper() for state in AgentServiceState.values)
 

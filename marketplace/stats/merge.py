@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from rmq.snapshot import BrokerConnection, BrokerQueue, BrokerSnapshot
+from rmq.types import BrokerConnection, BrokerQueue, BrokerSnapshot
 
 # Connection states in which the client can no longer receive deliveries.
 CLOSED_CONNECTION_STATES = frozenset({"closing", "closed"})

@@ -7,7 +7,7 @@ so non-printable characters are replaced before they reach a terminal.
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from agentstats.connections import AgentStatus, ConnectionReport
+from marketplace.stats.merge import AgentStatus, ConnectionReport
 
 COLUMNS = (
     "AGENT",

@@ -1,5 +1,4 @@
-"""Who may do what: staff and support read everything, staff write everything, and
-customer owners and identity creators manage their own agents."""
+"""Who may act on an agent's objects: staff and support read any; writes need a manager."""
 
 from typing import Any
 
@@ -7,17 +6,8 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from marketplace.selectors import can_manage_object, is_global_reader
-
-
-class IsStaffOrSupport(BasePermission):
-    """Only staff and support users."""
-
-    message = "Only staff and support users may see the whole fleet."
-
-    def has_permission(self, request: Request, view: APIView) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and is_global_reader(user))
+from agentstats.api.permissions import is_global_reader
+from marketplace.access import can_manage_object
 
 
 class IsAgentManagerOrReader(BasePermission):

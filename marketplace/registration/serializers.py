@@ -19,7 +19,7 @@ from marketplace.models import (
     AgentServiceState,
     ObservableObjectType,
 )
-from marketplace.selectors import describe_agent_compatibility
+from marketplace.registration.selectors import describe_agent_compatibility
 
 
 @extend_schema_field(OpenApiTypes.URI)

@@ -13,8 +13,9 @@ from uuid import UUID
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
+from agentstats.api.permissions import is_global_reader
 from agentstats.models import User
-from marketplace.connection_status import (
+from marketplace.envelope.status import (
     ConnectionFacts,
     Judgement,
     Thresholds,
@@ -32,7 +33,6 @@ from marketplace.models import (
     EventSubscription,
     ObserverStatus,
 )
-from marketplace.selectors import is_global_reader
 
 AGENT_TYPE = "waldur-site-agent"
 WINDOW = timedelta(hours=24)

@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from agentstats.models import User
 from marketplace.models import Customer, Offering
-from marketplace.simulated_agent import (
+from marketplace.simulator.agent import (
     AgentApiClient,
     HttpPolicy,
     SimulationError,

@@ -17,13 +17,25 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from agentstats.api.permissions import is_global_reader
+from agentstats.api.serializers import ErrorOutputSerializer
+from agentstats.api.throttling import AgentWriteThrottle
 from agentstats.models import User
-from agentstats.permissions import IsAgentManagerOrReader
-from agentstats.serializers import ErrorOutputSerializer
-from agentstats.throttling import AgentWriteThrottle
-from marketplace import selectors, services
-from marketplace.envelope_serializers import ConnectionEventOutputSerializer
-from marketplace.envelopes import list_connection_events
+from marketplace.access import (
+    can_manage_offering_agents,
+    can_register_identity,
+    find_offering,
+    identity_of_object,
+    is_agent_principal,
+    list_visible_identities,
+    list_visible_processors,
+    list_visible_services,
+    list_visible_subscription_queues,
+    list_visible_subscriptions,
+)
+from marketplace.envelope.selectors import list_connection_events
+from marketplace.envelope.serializers import ConnectionEventOutputSerializer
+from marketplace.envelope.services import touch_agent_last_seen
 from marketplace.models import (
     AgentIdentity,
     AgentProcessor,
@@ -32,7 +44,8 @@ from marketplace.models import (
     EventSubscriptionQueue,
     Offering,
 )
-from marketplace.serializers import (
+from marketplace.registration.permissions import IsAgentManagerOrReader
+from marketplace.registration.serializers import (
     AgentEventSubscriptionInputSerializer,
     AgentIdentityInputSerializer,
     AgentIdentityOutputSerializer,
@@ -45,6 +58,18 @@ from marketplace.serializers import (
     EventSubscriptionQueueInputSerializer,
     EventSubscriptionQueueOutputSerializer,
     UserOutputSerializer,
+)
+from marketplace.registration.services import (
+    AgentIdentityFields,
+    create_subscription_queue,
+    delete_agent_identity,
+    delete_event_subscription,
+    register_agent_identity,
+    register_agent_processor,
+    register_agent_service,
+    register_event_subscription,
+    set_agent_service_statistics,
+    update_agent_identity,
 )
 from rmq.client import ManagementClient
 
@@ -84,10 +109,10 @@ class AgentObjectViewSet(viewsets.GenericViewSet):
     def get_object(self) -> Any:
         instance = super().get_object()
         if self.request.method not in SAFE_METHODS:
-            identity = selectors.identity_of_object(instance)
+            identity = identity_of_object(instance)
             user = self.request.user
-            if identity is not None and selectors.is_agent_principal(user, identity):  # type: ignore[arg-type]
-                services.touch_agent_last_seen(identity, at=timezone.now())
+            if identity is not None and is_agent_principal(user, identity):  # type: ignore[arg-type]
+                touch_agent_last_seen(identity, at=timezone.now())
         return instance
 
     def respond(self, instance: Any, serializer_class: type, code: int = 200) -> Response:
@@ -95,7 +120,7 @@ class AgentObjectViewSet(viewsets.GenericViewSet):
         return Response(serializer.data, status=code)
 
     def resolve_offering(self, offering_uuid: UUID, *, field: str) -> Offering:
-        offering = selectors.find_offering(offering_uuid)
+        offering = find_offering(offering_uuid)
         if offering is None:
             raise ValidationError({field: ["Offering not found."]})
         return offering
@@ -104,7 +129,7 @@ class AgentObjectViewSet(viewsets.GenericViewSet):
         """The offering a PUT/PATCH names; moving an agent needs rights on the new one."""
         offering = self.resolve_offering(offering_uuid, field="offering")
         user = self.request.user
-        if offering != identity.offering and not selectors.can_manage_offering_agents(
+        if offering != identity.offering and not can_manage_offering_agents(
             user,  # type: ignore[arg-type]
             offering,
         ):
@@ -117,7 +142,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
     serializer_class = AgentIdentityOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[AgentIdentity]:
-        queryset = selectors.list_visible_identities(user)
+        queryset = list_visible_identities(user)
         params = self.request.query_params
         if "name" in params:
             queryset = queryset.filter(name=params["name"])
@@ -145,14 +170,14 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
         """Register an agent; the same name on the same offering updates it (idempotent)."""
         data = validated_input(AgentIdentityInputSerializer, request.data)
         offering = self.resolve_offering(data["offering"], field="offering")
-        if not selectors.can_register_identity(request.user, offering, name=data["name"]):  # type: ignore[arg-type]
+        if not can_register_identity(request.user, offering, name=data["name"]):  # type: ignore[arg-type]
             raise PermissionDenied("You do not manage the agents of this offering.")
-        identity, _ = services.register_agent_identity(
+        identity, _ = register_agent_identity(
             offering,
             actor=request.user,  # type: ignore[arg-type]
-            fields=services.AgentIdentityFields.from_validated(data),
+            fields=AgentIdentityFields.from_validated(data),
         )
-        services.touch_agent_last_seen(identity, at=timezone.now())
+        touch_agent_last_seen(identity, at=timezone.now())
         # The SDK accepts only 201 here, also when a concurrent registration won the race.
         return self.respond(identity, AgentIdentityOutputSerializer, status.HTTP_201_CREATED)
 
@@ -161,10 +186,10 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
         identity = self.get_object()
         data = validated_input(AgentIdentityInputSerializer, request.data)
         offering = self.resolve_target_offering(identity, data["offering"])
-        identity = services.update_agent_identity(
+        identity = update_agent_identity(
             identity,
             offering=offering,
-            fields=services.AgentIdentityFields.from_validated(data),
+            fields=AgentIdentityFields.from_validated(data),
         )
         return self.respond(identity, AgentIdentityOutputSerializer)
 
@@ -177,13 +202,13 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
             if "offering" in given
             else identity.offering
         )
-        fields = services.AgentIdentityFields.from_identity(identity).merged(given)
-        identity = services.update_agent_identity(identity, offering=offering, fields=fields)
+        fields = AgentIdentityFields.from_identity(identity).merged(given)
+        identity = update_agent_identity(identity, offering=offering, fields=fields)
         return self.respond(identity, AgentIdentityOutputSerializer)
 
     @extend_schema(responses={204: None, 503: BROKER_UNAVAILABLE_RESPONSE})
     def destroy(self, request: Request, uuid: str) -> Response:
-        services.delete_agent_identity(self.get_object(), broker=ManagementClient.from_settings())
+        delete_agent_identity(self.get_object(), broker=ManagementClient.from_settings())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -195,7 +220,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
         """Register a service of this agent (idempotent by name); it becomes Active."""
         identity = self.get_object()
         data = validated_input(AgentServiceInputSerializer, request.data)
-        service, created = services.register_agent_service(
+        service, created = register_agent_service(
             identity, name=data["name"], mode=data.get("mode") or ""
         )
         return self.respond(service, AgentServiceOutputSerializer, _status_for(created))
@@ -213,7 +238,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
         """Get or create this agent's subscription for one object type, and its broker user."""
         identity = self.get_object()
         data = validated_input(AgentEventSubscriptionInputSerializer, request.data)
-        subscription, created = services.register_event_subscription(
+        subscription, created = register_event_subscription(
             identity,
             owner=request.user,  # type: ignore[arg-type]
             object_type=data["observable_object_type"],
@@ -237,7 +262,7 @@ class AgentServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agen
     serializer_class = AgentServiceOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[AgentService]:
-        queryset = selectors.list_visible_services(user)
+        queryset = list_visible_services(user)
         if "identity_uuid" in self.request.query_params:
             identity_uuid = _parse_uuid_param(
                 self.request.query_params["identity_uuid"], name="identity_uuid"
@@ -263,7 +288,7 @@ class AgentServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agen
         """Register a processor of this service (idempotent by name)."""
         service = self.get_object()
         data = validated_input(AgentProcessorInputSerializer, request.data)
-        processor, created = services.register_agent_processor(
+        processor, created = register_agent_processor(
             service,
             name=data["name"],
             backend_type=data["backend_type"],
@@ -279,7 +304,7 @@ class AgentServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agen
         """Replace the statistics the agent reports for this service."""
         service = self.get_object()
         data = validated_input(AgentServiceStatisticsInputSerializer, request.data)
-        service = services.set_agent_service_statistics(service, statistics=data["statistics"])
+        service = set_agent_service_statistics(service, statistics=data["statistics"])
         return self.respond(service, AgentServiceOutputSerializer)
 
 
@@ -288,7 +313,7 @@ class AgentProcessorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ag
     serializer_class = AgentProcessorOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[AgentProcessor]:
-        return selectors.list_visible_processors(user)
+        return list_visible_processors(user)
 
     def all_objects(self) -> QuerySet[AgentProcessor]:
         return AgentProcessor.objects.select_related("service__identity__offering__customer")
@@ -301,7 +326,7 @@ class EventSubscriptionViewSet(
     serializer_class = EventSubscriptionOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[EventSubscription]:
-        return selectors.list_visible_subscriptions(user)
+        return list_visible_subscriptions(user)
 
     def all_objects(self) -> QuerySet[EventSubscription]:
         return EventSubscription.objects.select_related(
@@ -311,7 +336,7 @@ class EventSubscriptionViewSet(
     @extend_schema(responses={204: None, 503: BROKER_UNAVAILABLE_RESPONSE})
     def destroy(self, request: Request, uuid: str) -> Response:
         subscription = self.get_object()
-        services.delete_event_subscription(subscription, broker=ManagementClient.from_settings())
+        delete_event_subscription(subscription, broker=ManagementClient.from_settings())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -328,7 +353,7 @@ class EventSubscriptionViewSet(
         subscription = self.get_object()
         data = validated_input(EventSubscriptionQueueInputSerializer, request.data)
         offering = _resolve_queue_offering(subscription, data["offering_uuid"], request.user)  # type: ignore[arg-type]
-        queue, created = services.create_subscription_queue(
+        queue, created = create_subscription_queue(
             subscription,
             offering=offering,
             object_type=data["object_type"],
@@ -344,7 +369,7 @@ class EventSubscriptionQueueViewSet(
     serializer_class = EventSubscriptionQueueOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[EventSubscriptionQueue]:
-        return selectors.list_visible_subscription_queues(user)
+        return list_visible_subscription_queues(user)
 
     def all_objects(self) -> QuerySet[EventSubscriptionQueue]:
         return EventSubscriptionQueue.objects.select_related(
@@ -357,7 +382,7 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectV
     serializer_class = UserOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[User]:
-        if selectors.is_global_reader(user):
+        if is_global_reader(user):
             return User.objects.all()
         return User.objects.filter(pk=user.pk)
 
@@ -382,11 +407,9 @@ def _parse_uuid_param(value: str, *, name: str) -> UUID:
 def _resolve_queue_offering(
     subscription: EventSubscription, offering_uuid: Any, user: User
 ) -> Offering:
-    offering = selectors.find_offering(offering_uuid)
+    offering = find_offering(offering_uuid)
     identity = subscription.agent_identity
     is_own_offering = identity is not None and offering == identity.offering
-    if offering is None or not (
-        is_own_offering or selectors.can_manage_offering_agents(user, offering)
-    ):
+    if offering is None or not (is_own_offering or can_manage_offering_agents(user, offering)):
         raise ValidationError({"offering_uuid": ["Offering not found."]})
     return offering

@@ -1,28 +1,12 @@
-"""The read path of the connection stats: agent rows in a fixed number of queries, the
-broker snapshot in a fixed number of calls, and their merge."""
+"""The stats' database reads: the filtered agents as plain rows, in a fixed number of
+queries."""
 
-import hashlib
-import time
 from collections import defaultdict
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 from uuid import UUID
 
-import orjson
-from django.conf import settings
-from django.core.cache import cache
 from django.db.models import QuerySet
 
-from agentstats.connections import (
-    AgentRow,
-    ConnectionReport,
-    ServiceRow,
-    SubscriptionRow,
-    build_connection_report,
-)
-from agentstats.report_data import JSONObject, prepare_agents, render_report
 from marketplace.models import (
     AgentIdentity,
     AgentService,
@@ -30,13 +14,7 @@ from marketplace.models import (
     EventSubscriptionQueue,
     format_queue_name,
 )
-from rmq.client import ManagementClient
-from rmq.snapshot_cache import SnapshotWait, wait_for_broker_snapshot
-
-Prepared = TypeVar("Prepared")
-SHARED_ANSWER_KEY = "agentstats:connection-stats:"
-_LINE_SEPARATOR = "\u2028".encode()
-_PARAGRAPH_SEPARATOR = "\u2029".encode()
+from marketplace.stats.merge import AgentRow, ServiceRow, SubscriptionRow
 
 
 @dataclass(frozen=True)
@@ -154,95 +132,6 @@ def list_agent_rows(filters: AgentFilters) -> list[AgentRow]:
 def is_known_agent(agent_uuid: UUID) -> bool:
     """Whether an agent with this uuid exists (checked before asking the broker)."""
     return AgentIdentity.objects.filter(uuid=agent_uuid).exists()
-
-
-def fetch_connection_report(filters: AgentFilters, *, broker: ManagementClient) -> ConnectionReport:
-    """Build the report; raises BrokerError when the broker cannot be asked."""
-    rows, _, wait = _load_while_asking_broker(filters, broker=broker, prepare=len)
-    return build_connection_report(rows, wait.snapshot, connected=filters.connected)
-
-
-def fetch_connection_stats_data(filters: AgentFilters, *, broker: ManagementClient) -> JSONObject:
-    """The endpoint's response body; raises BrokerError when the broker cannot be asked.
-
-    The database half of the response is built while the broker answers; after the
-    snapshot arrives only the merge and the live fields remain.
-    """
-    data, _ = _build_connection_stats_data(filters, broker=broker)
-    return data
-
-
-@dataclass(frozen=True)
-class _SharedAnswer:
-    body: bytes
-    taken_at: float
-
-
-@dataclass(frozen=True)
-class StatsAnswer:
-    """The JSON body, and how this request got its broker snapshot (None: it was served
-    a shared answer and needed none)."""
-
-    body: bytes
-    snapshot_wait: SnapshotWait | None
-
-
-def fetch_connection_stats_json(filters: AgentFilters, *, broker: ManagementClient) -> StatsAnswer:
-    """The endpoint's response body as JSON, shared through the cache by every request with
-    the same filters while its broker snapshot is fresh (BROKER_SNAPSHOT_TTL).
-
-    Pollers asking for the same picture then cost one cache read each, not the database
-    work and the rendering of every agent again; a database change shows within the TTL,
-    as a broker change does. Raises BrokerError when the broker cannot be asked.
-    """
-    ttl = settings.BROKER_SNAPSHOT_TTL
-    key = SHARED_ANSWER_KEY + hashlib.sha256(repr(filters).encode()).hexdigest()
-    if ttl > 0:
-        shared = cache.get(key)
-        if isinstance(shared, _SharedAnswer) and time.time() - shared.taken_at < ttl:
-            return StatsAnswer(body=shared.body, snapshot_wait=None)
-    data, wait = _build_connection_stats_data(filters, broker=broker)
-    body = render_json(data)
-    if ttl > 0:
-        taken_at = wait.snapshot.taken_at.timestamp()
-        cache.set(key, _SharedAnswer(body=body, taken_at=taken_at), timeout=ttl)
-    return StatsAnswer(body=body, snapshot_wait=wait)
-
-
-def render_json(data: JSONObject) -> bytes:
-    """The body exactly as the API's JSON renderer (DRF's) writes it, five times faster.
-
-    Both write compact UTF-8; DRF also escapes U+2028 and U+2029 for embedding in scripts.
-    """
-    body = orjson.dumps(data)
-    # Both separators start with the same two UTF-8 bytes: one scan usually settles it.
-    if _LINE_SEPARATOR[:2] in body:
-        body = body.replace(_LINE_SEPARATOR, rb"\u2028").replace(_PARAGRAPH_SEPARATOR, rb"\u2029")
-    return body
-
-
-def _build_connection_stats_data(
-    filters: AgentFilters, *, broker: ManagementClient
-) -> tuple[JSONObject, SnapshotWait]:
-    rows, prepared, wait = _load_while_asking_broker(filters, broker=broker, prepare=prepare_agents)
-    report = build_connection_report(rows, wait.snapshot, connected=filters.connected)
-    return render_report(report, prepared), wait
-
-
-def _load_while_asking_broker(
-    filters: AgentFilters,
-    *,
-    broker: ManagementClient,
-    prepare: Callable[[list[AgentRow]], Prepared],
-) -> tuple[list[AgentRow], Prepared, SnapshotWait]:
-    # The answer takes as long as the slower of the broker and the database work, not
-    # their sum: the snapshot is fetched in a thread while the rows load.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmq-snapshot") as pool:
-        pending = pool.submit(wait_for_broker_snapshot, broker)
-        rows = list_agent_rows(filters)
-        prepared = prepare(rows)
-        wait = pending.result()
-    return rows, prepared, wait
 
 
 def _filtered_identities(filters: AgentFilters) -> QuerySet[AgentIdentity]:

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client.exposition import choose_encoder
 
-from agentstats.metrics import build_metrics_registry, is_metrics_request_allowed
+from marketplace.metrics.registry import build_metrics_registry, is_metrics_request_allowed
 from rmq.client import ManagementClient
 
 FORBIDDEN = {

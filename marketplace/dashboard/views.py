@@ -17,15 +17,15 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from agentstats.dashboard import (
+from agentstats.api.permissions import is_global_reader
+from agentstats.models import User
+from marketplace.dashboard.context import (
     FleetTable,
     can_open_agent_admin,
     list_filter_choices,
     load_fleet_table,
     read_filter_values,
 )
-from agentstats.models import User
-from marketplace.selectors import is_global_reader
 from rmq.client import ManagementClient
 
 View = Callable[[HttpRequest], HttpResponse]

@@ -1,11 +1,10 @@
-"""Reads of the marketplace: who may see and manage which agents, and derived facts."""
+"""Who may see and manage which agents: the one visibility rule every feature uses."""
 
-import re
 from uuid import UUID
 
-from django.conf import settings
 from django.db.models import Q, QuerySet
 
+from agentstats.api.permissions import is_global_reader
 from agentstats.models import User
 from marketplace.models import (
     AgentIdentity,
@@ -15,13 +14,6 @@ from marketplace.models import (
     EventSubscriptionQueue,
     Offering,
 )
-
-_VERSION_PREFIX = re.compile(r"^\s*v?(\d+(?:\.\d+)*)")
-
-
-def is_global_reader(user: User) -> bool:
-    """Staff and support read every agent."""
-    return bool(user.is_staff or user.is_support)
 
 
 def _managed_identity_filter(user: User, prefix: str = "") -> Q:
@@ -100,36 +92,6 @@ def can_manage_subscription(user: User, subscription: EventSubscription) -> bool
         return True
     identity = subscription.agent_identity
     return identity is not None and can_manage_identity(user, identity)
-
-
-def describe_agent_compatibility(version: str) -> dict[str, str]:
-    """Compare an agent's version with AGENT_MINIMUM_VERSION."""
-    minimum = settings.AGENT_MINIMUM_VERSION
-    reported = _parse_version(version)
-    if reported is None:
-        return {
-            "status": "unknown",
-            "message": "The agent did not report a version this service can read.",
-            "minimum_required": minimum,
-        }
-    required = _parse_version(minimum)
-    if required is not None and reported < required:
-        return {
-            "status": "incompatible",
-            "message": f"Agent version {version} is older than the minimum {minimum}.",
-            "minimum_required": minimum,
-        }
-    return {"status": "compatible", "message": "", "minimum_required": minimum}
-
-
-def _parse_version(version: str) -> tuple[int, ...] | None:
-    match = _VERSION_PREFIX.match(version or "")
-    if match is None:
-        return None
-    parts = [int(part) for part in match.group(1).split(".")]
-    while len(parts) > 1 and parts[-1] == 0:
-        parts.pop()
-    return tuple(parts)
 
 
 def can_manage_object(user: User, obj: object) -> bool:

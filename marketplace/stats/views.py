@@ -10,20 +10,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agentstats.permissions import IsStaffOrSupport
-from agentstats.report_data import render_agent
-from agentstats.selectors import (
-    AgentFilters,
+from agentstats.api.permissions import IsStaffOrSupport
+from agentstats.api.serializers import ErrorOutputSerializer
+from marketplace.stats.answers import (
     fetch_connection_report,
     fetch_connection_stats_data,
     fetch_connection_stats_json,
-    is_known_agent,
 )
-from agentstats.serializers import (
+from marketplace.stats.rendering import render_agent
+from marketplace.stats.selectors import AgentFilters, is_known_agent
+from marketplace.stats.serializers import (
     AgentConnectionOutputSerializer,
     ConnectionStatsOutputSerializer,
     ConnectionStatsQuerySerializer,
-    ErrorOutputSerializer,
 )
 from rmq.client import ManagementClient
 from rmq.snapshot_cache import SnapshotWait

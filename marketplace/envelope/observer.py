@@ -17,7 +17,12 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from marketplace import services
+from marketplace.envelope.services import (
+    reconcile_broker_connections,
+    record_connection_closed,
+    record_connection_opened,
+    record_observer_beat,
+)
 from rmq.client import ManagementClient
 from rmq.events import ConnectionClosed, ConnectionEventStream, ConnectionOpened
 from rmq.exceptions import BrokerError
@@ -53,9 +58,7 @@ class ConnectionObserver:
                 backoff = 1.0
             except BrokerError as exc:
                 logger.warning("observer cannot reach the broker: %s", exc)
-                services.record_observer_beat(
-                    is_broker_available=False, error=str(exc), at=timezone.now()
-                )
+                record_observer_beat(is_broker_available=False, error=str(exc), at=timezone.now())
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
             finally:
@@ -74,22 +77,20 @@ class ConnectionObserver:
                     self.reconcile()
                     next_reconcile = time.monotonic() + settings.OBSERVER_RECONCILE_SECONDS
                 else:
-                    services.record_observer_beat(is_broker_available=True, at=timezone.now())
+                    record_observer_beat(is_broker_available=True, at=timezone.now())
         finally:
             stream.close()
 
     def reconcile(self) -> None:
         """Make the recorded connections match one management-API snapshot."""
         snapshot = fetch_broker_snapshot(ManagementClient.from_settings())
-        services.reconcile_broker_connections(snapshot.connections, at=snapshot.taken_at)
-        services.record_observer_beat(
-            is_broker_available=True, is_reconciled=True, at=timezone.now()
-        )
+        reconcile_broker_connections(snapshot.connections, at=snapshot.taken_at)
+        record_observer_beat(is_broker_available=True, is_reconciled=True, at=timezone.now())
 
 
 def apply_connection_event(event: ConnectionOpened | ConnectionClosed) -> None:
     """Record one broker event (events of connections that are not agents' are ignored)."""
     if isinstance(event, ConnectionOpened):
-        services.record_connection_opened(event)
+        record_connection_opened(event)
     else:
-        services.record_connection_closed(event)
+        record_connection_closed(event)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from agentstats.connections import (
+from marketplace.stats.merge import (
     AgentRow,
     AgentStatus,
     ConnectionReport,

@@ -8,13 +8,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from agentstats.selectors import AgentFilters
 from marketplace.models import AgentServiceState
-
-
-class ErrorOutputSerializer(serializers.Serializer):
-    detail = serializers.CharField(help_text="What went wrong, for a person.")
-    code = serializers.CharField(help_text="What went wrong, for a program.")
+from marketplace.stats.selectors import AgentFilters
 
 
 class ConnectionStatsQuerySerializer(serializers.Serializer):

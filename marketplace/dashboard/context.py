@@ -13,12 +13,12 @@ from uuid import UUID
 
 from django.urls import reverse
 
-from agentstats.connections import AgentStatus, ConnectionReport, ConnectionSummary
-from agentstats.fleet_table import find_connected_since, list_source_ips
 from agentstats.models import User
-from agentstats.selectors import fetch_connection_report
-from agentstats.serializers import ConnectionStatsQuerySerializer
 from marketplace.models import AgentIdentity, AgentServiceState, Customer, Offering
+from marketplace.stats.answers import fetch_connection_report
+from marketplace.stats.fleet_table import find_connected_since, list_source_ips
+from marketplace.stats.merge import AgentStatus, ConnectionReport, ConnectionSummary
+from marketplace.stats.serializers import ConnectionStatsQuerySerializer
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
 

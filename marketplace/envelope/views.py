@@ -14,11 +14,17 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from agentstats.api.permissions import is_global_reader
+from agentstats.api.serializers import ErrorOutputSerializer
+from agentstats.api.throttling import AgentWriteThrottle
 from agentstats.models import User
-from agentstats.serializers import ErrorOutputSerializer
-from agentstats.throttling import AgentWriteThrottle
-from marketplace import services
-from marketplace.envelope_serializers import (
+from marketplace.access import can_manage_identity
+from marketplace.envelope.selectors import (
+    build_connection_envelope,
+    list_scoped_identities,
+    summarize_connection_envelopes,
+)
+from marketplace.envelope.serializers import (
     ConnectionEnvelopeResponseSerializer,
     ConnectionLookupInputSerializer,
     ConnectionScopeInputSerializer,
@@ -26,14 +32,9 @@ from marketplace.envelope_serializers import (
     DispatchInputSerializer,
     HeartbeatInputSerializer,
 )
-from marketplace.envelopes import (
-    build_connection_envelope,
-    list_scoped_identities,
-    summarize_connection_envelopes,
-)
+from marketplace.envelope.services import record_agent_dispatch, record_agent_heartbeat
 from marketplace.models import AgentIdentity
-from marketplace.selectors import can_manage_identity, is_global_reader
-from marketplace.views import validated_input
+from marketplace.registration.views import validated_input
 
 NOT_FOUND = OpenApiResponse(ErrorOutputSerializer, description="No such agent in your scope.")
 
@@ -82,7 +83,7 @@ class AgentConnectionViewSet(viewsets.ViewSet):
         """Count one dispatch outcome of an agent (atomic in the database)."""
         data = validated_input(DispatchInputSerializer, request.data)
         identity = _find_managed(request.user, data["instance_id"])  # type: ignore[arg-type]
-        services.record_agent_dispatch(
+        record_agent_dispatch(
             identity,
             is_success=data["succeeded"],
             error=data.get("error", ""),
@@ -97,7 +98,7 @@ class AgentConnectionViewSet(viewsets.ViewSet):
         """The agent says it is alive."""
         data = validated_input(HeartbeatInputSerializer, request.data)
         identity = _find_managed(request.user, data["instance_id"])  # type: ignore[arg-type]
-        services.record_agent_heartbeat(identity, at=timezone.now())
+        record_agent_heartbeat(identity, at=timezone.now())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
