@@ -179,8 +179,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "AgentServiceStateEnum": "marketplace.models.AgentServiceState",
-        "ObservableObjectTypeEnum": "marketplace.models.ObservableObjectType",
+        "AgentServiceStateEnum": "marketplace.names.AgentServiceState.choices",
+        "ObservableObjectTypeEnum": "marketplace.names.ObservableObjectType.choices",
     },
 }
 

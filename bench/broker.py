@@ -18,7 +18,7 @@ import pika
 import requests
 
 from bench.fleet import BrokerSubscription
-from rmq.provisioning import build_subscription_queue_pattern
+from rmq.naming import build_subscription_queue_pattern
 from rmq.snapshot import QUEUE_PARAMS
 
 logger = logging.getLogger(__name__)

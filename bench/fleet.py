@@ -18,20 +18,24 @@ from agentstats.models import User
 from marketplace.models import (
     AgentIdentity,
     AgentService,
-    AgentServiceState,
     Customer,
     EventSubscription,
     EventSubscriptionQueue,
     Offering,
-    format_queue_name,
 )
+from marketplace.names import AgentServiceState, ObservableObjectType
+from rmq.naming import format_queue_name
 
 SUPPORT_USERNAME = "bench-support"
 OWNER_PREFIX = "bench-owner-"
 CUSTOMER_PREFIX = "Bench provider "
 OFFERINGS_PER_CUSTOMER = 2
 SERVICE_NAMES = ("order_processing", "membership_sync", "report", "event_processing")
-OBJECT_TYPES = ("order", "resource", "user_role")
+OBJECT_TYPES = (
+    ObservableObjectType.ORDER,
+    ObservableObjectType.RESOURCE,
+    ObservableObjectType.USER_ROLE,
+)
 BATCH_SIZE = 2000
 
 

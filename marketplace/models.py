@@ -5,6 +5,14 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from marketplace.names import (
+    AgentServiceState,
+    AgentTransport,
+    ConnectionEventKind,
+    ObservableObjectType,
+)
+from rmq.naming import format_queue_name
+
 
 class TimestampedModel(models.Model):
     """A row with a public uuid and creation/modification times."""
@@ -15,23 +23,6 @@ class TimestampedModel(models.Model):
 
     class Meta:
         abstract = True
-
-
-class ObservableObjectType(models.TextChoices):
-    ORDER = "order", "Order"
-    RESOURCE = "resource", "Resource"
-    USER_ROLE = "user_role", "User role"
-    OFFERING_USER = "offering_user", "Offering user"
-    IMPORTABLE_RESOURCES = "importable_resources", "Importable resources"
-    SERVICE_ACCOUNT = "service_account", "Service account"
-    COURSE_ACCOUNT = "course_account", "Course account"
-    RESOURCE_PERIODIC_LIMITS = "resource_periodic_limits", "Resource periodic limits"
-
-
-class AgentServiceState(models.TextChoices):
-    ACTIVE = "Active", "Active"
-    IDLE = "Idle", "Idle"
-    ERROR = "Error", "Error"
 
 
 class Customer(TimestampedModel):
@@ -102,8 +93,9 @@ class AgentService(TimestampedModel):
     identity = models.ForeignKey(AgentIdentity, on_delete=models.CASCADE, related_name="services")
     name = models.CharField(max_length=255)
     mode = models.CharField(max_length=100, blank=True, default="")
+    # The default is the plain value, so a migration never has to import the enum.
     state = models.CharField(
-        max_length=10, choices=AgentServiceState.choices, default=AgentServiceState.ACTIVE
+        max_length=10, choices=AgentServiceState.choices(), default=AgentServiceState.ACTIVE.value
     )
     statistics = models.JSONField(default=dict, blank=True)
 
@@ -177,7 +169,7 @@ class EventSubscriptionQueue(TimestampedModel):
     offering = models.ForeignKey(
         Offering, on_delete=models.CASCADE, related_name="event_subscription_queues"
     )
-    object_type = models.CharField(max_length=50, choices=ObservableObjectType.choices)
+    object_type = models.CharField(max_length=50, choices=ObservableObjectType.choices())
 
     class Meta:
         ordering = ["created", "id"]
@@ -204,18 +196,6 @@ class EventSubscriptionQueue(TimestampedModel):
         return self.event_subscription.user.uuid.hex
 
 
-def format_queue_name(*, subscription_hex: str, offering_hex: str, object_type: str) -> str:
-    """Return the broker queue name the real agent consumes for one object type."""
-    return f"subscription_{subscription_hex}_offering_{offering_hex}_{object_type}"
-
-
-class AgentTransport(models.TextChoices):
-    WEB_STOMP = "ws", "STOMP over WebSocket"
-    STOMP = "stomp", "STOMP"
-    AMQP = "amqp", "AMQP"
-    POLLING = "polling", "Polling the API"
-
-
 class AgentConnectionState(models.Model):
     """The agent's live connection state: the single row the connection envelope reads.
 
@@ -232,7 +212,7 @@ class AgentConnectionState(models.Model):
     ws_last_seen = models.DateTimeField(null=True, blank=True)
     owner_pod = models.CharField(max_length=255, blank=True, default="")
     transport = models.CharField(
-        max_length=10, choices=AgentTransport.choices, blank=True, default=""
+        max_length=10, choices=AgentTransport.choices(), blank=True, default=""
     )
     last_dispatch_at = models.DateTimeField(null=True, blank=True)
     last_dispatch_failed_at = models.DateTimeField(null=True, blank=True)
@@ -260,7 +240,7 @@ class AgentBrokerConnection(models.Model):
     )
     node = models.CharField(max_length=255, blank=True, default="")
     peer_host = models.CharField(max_length=255, blank=True, default="")
-    transport = models.CharField(max_length=10, choices=AgentTransport.choices)
+    transport = models.CharField(max_length=10, choices=AgentTransport.choices())
     connected_at = models.DateTimeField()
     last_confirmed_at = models.DateTimeField()
 
@@ -271,11 +251,6 @@ class AgentBrokerConnection(models.Model):
         return self.name
 
 
-class ConnectionEventKind(models.TextChoices):
-    CONNECTED = "connected", "Connected"
-    DISCONNECTED = "disconnected", "Disconnected"
-
-
 class AgentConnectionEvent(models.Model):
     """One entry of an agent's durable connect/disconnect timeline."""
 
@@ -283,13 +258,13 @@ class AgentConnectionEvent(models.Model):
     identity = models.ForeignKey(
         AgentIdentity, on_delete=models.CASCADE, related_name="connection_events"
     )
-    kind = models.CharField(max_length=20, choices=ConnectionEventKind.choices)
+    kind = models.CharField(max_length=20, choices=ConnectionEventKind.choices())
     occurred_at = models.DateTimeField()
     connection_name = models.CharField(max_length=255)
     subscription_uuid = models.UUIDField(null=True, blank=True)
     node = models.CharField(max_length=255, blank=True, default="")
     peer_host = models.CharField(max_length=255, blank=True, default="")
-    transport = models.CharField(max_length=10, choices=AgentTransport.choices, blank=True)
+    transport = models.CharField(max_length=10, choices=AgentTransport.choices(), blank=True)
     reason = models.CharField(max_length=100)
     recorded_at = models.DateTimeField(auto_now_add=True)
 

@@ -45,19 +45,6 @@ class ConnectionClosed:
 ConnectionEvent = ConnectionOpened | ConnectionClosed
 
 
-def transport_of(protocol: str | None) -> str:
-    """Map a broker protocol name to the envelope's transport (ws, stomp, amqp or '')."""
-    if not protocol:
-        return ""
-    if protocol.startswith("Web STOMP"):
-        return "ws"
-    if protocol.startswith("STOMP"):
-        return "stomp"
-    if protocol.startswith("AMQP"):
-        return "amqp"
-    return ""
-
-
 def parse_event(routing_key: str, headers: Mapping[str, Any]) -> ConnectionEvent | None:
     """Turn one event message into a value; None for events this service does not use."""
     values = {key: _text(value) for key, value in headers.items()}

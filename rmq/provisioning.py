@@ -1,13 +1,7 @@
 """Create (idempotently) the broker side of an event subscription: vhost, user, queues."""
 
-import re
-
 from rmq.client import ManagementClient
-
-
-def build_subscription_queue_pattern(subscription_hex: str) -> str:
-    """Return the permission regex that matches exactly one subscription's queues."""
-    return rf"^subscription_{re.escape(subscription_hex)}_offering_[0-9a-f]{{32}}_[a-z_]+$"
+from rmq.naming import build_subscription_queue_pattern
 
 
 def provision_subscription_access(

@@ -14,7 +14,8 @@ from uuid import UUID
 from django.urls import reverse
 
 from agentstats.models import User
-from marketplace.models import AgentIdentity, AgentServiceState, Customer, Offering
+from marketplace.models import AgentIdentity, Customer, Offering
+from marketplace.names import REPORTED_SERVICE_STATES
 from marketplace.stats.answers import fetch_connection_report
 from marketplace.stats.fleet_table import find_connected_since, list_source_ips
 from marketplace.stats.merge import AgentStatus, ConnectionReport, ConnectionSummary
@@ -23,7 +24,6 @@ from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
 
 FILTER_FIELDS = ("offering_uuid", "customer_uuid", "connected", "service_state", "name")
-SERVICE_STATES = tuple(state.upper() for state in AgentServiceState.values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,7 @@ class FilterChoices:
 
     offerings: tuple[tuple[str, str], ...]
     customers: tuple[tuple[str, str], ...]
-    service_states: tuple[str, ...] = SERVICE_STATES
+    service_states: tuple[str, ...] = REPORTED_SERVICE_STATES
 
 
 def load_fleet_table(

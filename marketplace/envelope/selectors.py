@@ -28,17 +28,12 @@ from marketplace.models import (
     AgentConnectionEvent,
     AgentConnectionState,
     AgentIdentity,
-    AgentTransport,
-    ConnectionEventKind,
     EventSubscription,
     ObserverStatus,
 )
+from marketplace.names import AgentTransport, ConnectionEventKind, ConnectionStatus, DeploymentMode
 
-AGENT_TYPE = "waldur-site-agent"
 WINDOW = timedelta(hours=24)
-DEPLOYMENT_MODES = ("connected", "hosted")
-CONNECTION_STATUSES = ("unknown", "online", "healthy", "degraded", "offline")
-TRANSPORTS = ("ws", "stomp", "amqp", "polling")
 
 
 def current_thresholds() -> Thresholds:
@@ -101,7 +96,10 @@ def build_connection_envelope(identity: AgentIdentity, *, now: datetime) -> Conn
         now=now,
     )
     uptime = measure_uptime(
-        [TimelinePoint(e.connection_name, e.kind, e.occurred_at) for e in events],
+        [
+            TimelinePoint(e.connection_name, ConnectionEventKind(e.kind), e.occurred_at)
+            for e in events
+        ],
         open_connections=[(c.name, c.connected_at) for c in open_connections],
         window_start=now - WINDOW,
         now=now,
@@ -146,9 +144,9 @@ def summarize_connection_envelopes(
     observer = _observer()
     thresholds = current_thresholds()
     totals: dict[str, Counter[str]] = {
-        "deployment_mode": Counter({key: 0 for key in DEPLOYMENT_MODES}),
-        "connection_status": Counter({key: 0 for key in CONNECTION_STATUSES}),
-        "transport": Counter({key: 0 for key in TRANSPORTS}),
+        "deployment_mode": Counter(dict.fromkeys(DeploymentMode.values(), 0)),
+        "connection_status": Counter(dict.fromkeys(ConnectionStatus.values(), 0)),
+        "transport": Counter(dict.fromkeys(AgentTransport.values(), 0)),
     }
     for identity in rows:
         state = getattr(identity, "connection_state", None) or AgentConnectionState()

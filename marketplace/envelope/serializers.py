@@ -1,14 +1,20 @@
 """Shapes of the connection envelope API (/api/agents/...)."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
 
 from marketplace.envelope.selectors import ConnectionEnvelope
-
-CONNECTION_STATUSES = ["unknown", "online", "healthy", "degraded", "offline"]
-ROUTING_STATUSES = ["available", "busy", "unhealthy", "offline", "unknown"]
-TRANSPORTS = ["ws", "stomp", "amqp", "polling"]
+from marketplace.names import (
+    AGENT_TYPE,
+    AgentTransport,
+    ConnectionEventKind,
+    ConnectionStatus,
+    DeploymentMode,
+    LabelledChoice,
+    RoutingStatus,
+)
 
 
 class ConnectionLookupInputSerializer(serializers.Serializer):
@@ -63,14 +69,16 @@ class ConnectionEnvelopeOutputSerializer(serializers.Serializer):
     agent_type = serializers.CharField(help_text="Kind of agent.")
     tenant_id = serializers.UUIDField(help_text="Customer uuid owning the agent's offering.")
     deployment_mode = serializers.ChoiceField(
-        choices=["connected", "hosted"],
+        choices=DeploymentMode.values(),
         help_text="connected: consumes events over the broker; hosted: only polls the API.",
     )
-    transport = serializers.ChoiceField(choices=TRANSPORTS, help_text="How it gets events.")
-    connection_status = serializers.ChoiceField(
-        choices=CONNECTION_STATUSES, help_text="Judged from the facts and thresholds."
+    transport = serializers.ChoiceField(
+        choices=AgentTransport.values(), help_text="How it gets events."
     )
-    status = serializers.ChoiceField(choices=ROUTING_STATUSES, help_text="Routing status.")
+    connection_status = serializers.ChoiceField(
+        choices=ConnectionStatus.values(), help_text="Judged from the facts and thresholds."
+    )
+    status = serializers.ChoiceField(choices=RoutingStatus.values(), help_text="Routing status.")
     status_reason = serializers.CharField(help_text="Machine-readable reason for the status.")
     owner_pod = serializers.CharField(
         allow_null=True, help_text="Broker node holding its latest connection."
@@ -108,7 +116,7 @@ class ConnectionEnvelopeOutputSerializer(serializers.Serializer):
         return super().to_representation(
             {
                 "instance_id": instance.identity.uuid,
-                "agent_type": "waldur-site-agent",
+                "agent_type": AGENT_TYPE,
                 "tenant_id": instance.identity.offering.customer.uuid,
                 "deployment_mode": instance.judgement.deployment_mode,
                 "transport": instance.transport,
@@ -138,24 +146,47 @@ class ConnectionEnvelopeResponseSerializer(serializers.Serializer):
     connection = ConnectionEnvelopeOutputSerializer(help_text="The agent's envelope.")
 
 
-class DeploymentModeTotalsOutputSerializer(serializers.Serializer):
-    connected = serializers.IntegerField(help_text="Agents consuming events over the broker.")
-    hosted = serializers.IntegerField(help_text="Agents that only poll the API.")
+def _build_totals_serializer(
+    name: str, kind: type[LabelledChoice], help_texts: Mapping[LabelledChoice, str]
+) -> type[serializers.Serializer]:
+    """A serializer with one count per member of `kind`, in its order: none left out."""
+    if set(help_texts) != set(kind):
+        raise ValueError(f"{name}: a help text for each {kind.__name__}, and only those")
+    fields = {
+        member.value: serializers.IntegerField(help_text=help_texts[member]) for member in kind
+    }
+    return type(name, (serializers.Serializer,), fields)
 
 
-class ConnectionStatusTotalsOutputSerializer(serializers.Serializer):
-    unknown = serializers.IntegerField(help_text="Agents whose state cannot be told.")
-    online = serializers.IntegerField(help_text="Reachable, quiet agents.")
-    healthy = serializers.IntegerField(help_text="Reachable, active agents.")
-    degraded = serializers.IntegerField(help_text="Failing or flapping agents.")
-    offline = serializers.IntegerField(help_text="Unreachable agents.")
-
-
-class TransportTotalsOutputSerializer(serializers.Serializer):
-    ws = serializers.IntegerField(help_text="STOMP over WebSocket.")
-    stomp = serializers.IntegerField(help_text="Plain STOMP.")
-    amqp = serializers.IntegerField(help_text="AMQP.")
-    polling = serializers.IntegerField(help_text="Polling the API only.")
+DeploymentModeTotalsOutputSerializer = _build_totals_serializer(
+    "DeploymentModeTotalsOutputSerializer",
+    DeploymentMode,
+    {
+        DeploymentMode.CONNECTED: "Agents consuming events over the broker.",
+        DeploymentMode.HOSTED: "Agents that only poll the API.",
+    },
+)
+ConnectionStatusTotalsOutputSerializer = _build_totals_serializer(
+    "ConnectionStatusTotalsOutputSerializer",
+    ConnectionStatus,
+    {
+        ConnectionStatus.UNKNOWN: "Agents whose state cannot be told.",
+        ConnectionStatus.ONLINE: "Reachable, quiet agents.",
+        ConnectionStatus.HEALTHY: "Reachable, active agents.",
+        ConnectionStatus.DEGRADED: "Failing or flapping agents.",
+        ConnectionStatus.OFFLINE: "Unreachable agents.",
+    },
+)
+TransportTotalsOutputSerializer = _build_totals_serializer(
+    "TransportTotalsOutputSerializer",
+    AgentTransport,
+    {
+        AgentTransport.WEB_STOMP: "STOMP over WebSocket.",
+        AgentTransport.STOMP: "Plain STOMP.",
+        AgentTransport.AMQP: "AMQP.",
+        AgentTransport.POLLING: "Polling the API only.",
+    },
+)
 
 
 class ConnectionTotalsOutputSerializer(serializers.Serializer):
@@ -182,7 +213,7 @@ class ConnectionStatsResponseSerializer(serializers.Serializer):
 
 class ConnectionEventOutputSerializer(serializers.Serializer):
     uuid = serializers.UUIDField(help_text="Event uuid.")
-    kind = serializers.ChoiceField(choices=["connected", "disconnected"], help_text="What.")
+    kind = serializers.ChoiceField(choices=ConnectionEventKind.values(), help_text="What.")
     occurred_at = serializers.DateTimeField(help_text="When, by the broker's clock.")
     connection_name = serializers.CharField(help_text="Broker connection name.")
     subscription_uuid = serializers.UUIDField(

@@ -15,12 +15,11 @@ from marketplace.models import (
     AgentConnectionEvent,
     AgentConnectionState,
     AgentIdentity,
-    AgentTransport,
-    ConnectionEventKind,
     EventSubscription,
     ObserverStatus,
 )
-from rmq.events import ConnectionClosed, ConnectionOpened, transport_of
+from marketplace.names import AgentTransport, ConnectionEventKind
+from rmq.events import ConnectionClosed, ConnectionOpened
 from rmq.types import BrokerConnection
 
 
@@ -93,6 +92,8 @@ def record_connection_opened(event: ConnectionOpened, *, reason: str = "opened")
     if subscription is None or subscription.agent_identity is None:
         return False
     identity = subscription.agent_identity
+    # A protocol this service does not know is stored as no transport.
+    transport = AgentTransport.of_protocol(event.protocol) or ""
     with transaction.atomic():
         _lock_state(identity)
         _, created = AgentBrokerConnection.objects.get_or_create(
@@ -102,7 +103,7 @@ def record_connection_opened(event: ConnectionOpened, *, reason: str = "opened")
                 "subscription": subscription,
                 "node": event.node,
                 "peer_host": event.peer_host,
-                "transport": transport_of(event.protocol),
+                "transport": transport,
                 "connected_at": event.connected_at,
                 "last_confirmed_at": event.connected_at,
             },
@@ -116,7 +117,7 @@ def record_connection_opened(event: ConnectionOpened, *, reason: str = "opened")
                 subscription_uuid=subscription.uuid,
                 node=event.node,
                 peer_host=event.peer_host,
-                transport=transport_of(event.protocol),
+                transport=transport,
                 reason=reason,
             )
             _refresh_connection_state(identity, at=event.connected_at)

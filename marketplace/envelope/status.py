@@ -18,12 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from marketplace.names import ConnectionEventKind, ConnectionStatus, DeploymentMode, RoutingStatus
+
 ROUTING_STATUS = {
-    "healthy": "available",
-    "online": "available",
-    "degraded": "unhealthy",
-    "offline": "offline",
-    "unknown": "unknown",
+    ConnectionStatus.HEALTHY: RoutingStatus.AVAILABLE,
+    ConnectionStatus.ONLINE: RoutingStatus.AVAILABLE,
+    ConnectionStatus.DEGRADED: RoutingStatus.UNHEALTHY,
+    ConnectionStatus.OFFLINE: RoutingStatus.OFFLINE,
+    ConnectionStatus.UNKNOWN: RoutingStatus.UNKNOWN,
 }
 
 
@@ -49,15 +51,15 @@ class ConnectionFacts:
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    deployment_mode: str
-    connection_status: str
-    status: str
+    deployment_mode: DeploymentMode
+    connection_status: ConnectionStatus
+    status: RoutingStatus
     status_reason: str
 
 
 def judge_connection(facts: ConnectionFacts, *, thresholds: Thresholds, now: datetime) -> Judgement:
     """Apply the rules above to one agent."""
-    mode = "connected" if facts.has_subscriptions else "hosted"
+    mode = DeploymentMode.CONNECTED if facts.has_subscriptions else DeploymentMode.HOSTED
     connection_status, reason = (
         _judge_connected(facts, thresholds, now)
         if facts.has_subscriptions
@@ -71,36 +73,40 @@ def judge_connection(facts: ConnectionFacts, *, thresholds: Thresholds, now: dat
     )
 
 
-def _judge_connected(facts: ConnectionFacts, t: Thresholds, now: datetime) -> tuple[str, str]:
+def _judge_connected(
+    facts: ConnectionFacts, t: Thresholds, now: datetime
+) -> tuple[ConnectionStatus, str]:
     beat = facts.observer_last_beat_at
     if beat is None or _age(beat, now) > t.observer_stale_after_seconds:
-        return "unknown", "observer_unavailable"
+        return ConnectionStatus.UNKNOWN, "observer_unavailable"
     if not facts.is_broker_available:
-        return "unknown", "broker_unavailable"
+        return ConnectionStatus.UNKNOWN, "broker_unavailable"
     if facts.live_connections == 0:
-        return "offline", "no_broker_connection"
+        return ConnectionStatus.OFFLINE, "no_broker_connection"
     return _judge_reachable(facts, t, now, quiet="connected")
 
 
-def _judge_hosted(facts: ConnectionFacts, t: Thresholds, now: datetime) -> tuple[str, str]:
+def _judge_hosted(
+    facts: ConnectionFacts, t: Thresholds, now: datetime
+) -> tuple[ConnectionStatus, str]:
     if facts.last_seen is None:
-        return "unknown", "never_seen"
+        return ConnectionStatus.UNKNOWN, "never_seen"
     if _age(facts.last_seen, now) > t.offline_after_seconds:
-        return "offline", "not_seen_recently"
+        return ConnectionStatus.OFFLINE, "not_seen_recently"
     return _judge_reachable(facts, t, now, quiet="seen")
 
 
 def _judge_reachable(
     facts: ConnectionFacts, t: Thresholds, now: datetime, *, quiet: str
-) -> tuple[str, str]:
+) -> tuple[ConnectionStatus, str]:
     failed = facts.last_dispatch_failed_at
     if failed is not None and _age(failed, now) <= t.degraded_window_seconds:
-        return "degraded", "recent_dispatch_failure"
+        return ConnectionStatus.DEGRADED, "recent_dispatch_failure"
     if facts.flaps_24h >= t.flap_threshold:
-        return "degraded", "flapping"
+        return ConnectionStatus.DEGRADED, "flapping"
     if facts.last_seen is not None and _age(facts.last_seen, now) <= t.healthy_seen_seconds:
-        return "healthy", "active"
-    return "online", quiet
+        return ConnectionStatus.HEALTHY, "active"
+    return ConnectionStatus.ONLINE, quiet
 
 
 def _age(moment: datetime, now: datetime) -> float:
@@ -112,7 +118,7 @@ class TimelinePoint:
     """A connection opening or closing, as the timeline records it."""
 
     connection_name: str
-    kind: str  # "connected" or "disconnected"
+    kind: ConnectionEventKind
     occurred_at: datetime
 
 
@@ -127,7 +133,7 @@ def measure_uptime(
     intervals: list[tuple[datetime, datetime]] = []
     opened: dict[str, datetime] = {}
     for point in sorted(events, key=lambda p: p.occurred_at):
-        if point.kind == "connected":
+        if point.kind == ConnectionEventKind.CONNECTED:
             opened[point.connection_name] = point.occurred_at
         else:
             start = opened.pop(point.connection_name, window_start)

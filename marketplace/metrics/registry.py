@@ -22,15 +22,13 @@ from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from marketplace.models import AgentServiceState
+from marketplace.names import REPORTED_SERVICE_STATES
 from marketplace.stats.merge import AgentRow, ConnectionReport, build_connection_report
 from marketplace.stats.selectors import AgentFilters, list_agent_rows
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
 from rmq.snapshot import fetch_broker_snapshot
 from rmq.types import BrokerSnapshot
-
-SERVICE_STATES = tuple(state.upper() for state in AgentServiceState.values)
 
 BROKER_SNAPSHOT_SECONDS = Histogram(
     "agentstats_broker_snapshot_seconds",
@@ -125,7 +123,7 @@ def _services_by_state(rows: Iterable[AgentRow]) -> GaugeMetricFamily:
     family = GaugeMetricFamily(
         "agentstats_services", "Agent services by reported state.", labels=["state"]
     )
-    for state in SERVICE_STATES:
+    for state in REPORTED_SERVICE_STATES:
         family.add_metric([state], tally[state])
     return family
 

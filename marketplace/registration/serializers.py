@@ -14,11 +14,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from marketplace.models import (
-    AgentIdentity,
-    AgentServiceState,
-    ObservableObjectType,
-)
+from marketplace.models import AgentIdentity
+from marketplace.names import AgentServiceState, ObservableObjectType
 from marketplace.registration.selectors import describe_agent_compatibility
 
 
@@ -95,7 +92,7 @@ class NestedAgentServiceOutputSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="Service name, unique per agent.")
     mode = serializers.CharField(help_text="Agent mode the service runs in.")
     state = serializers.ChoiceField(
-        choices=AgentServiceState.choices, help_text="Active, Idle or Error."
+        choices=AgentServiceState.choices(), help_text="Active, Idle or Error."
     )
     statistics = serializers.DictField(
         child=serializers.JSONField(),
@@ -146,7 +143,7 @@ class AgentIdentityOutputSerializer(NonNullOmittingSerializer):
 
 class ObservableObjectOutputSerializer(serializers.Serializer):
     object_type = serializers.ChoiceField(
-        choices=ObservableObjectType.choices, help_text="Kind of object whose events are sent."
+        choices=ObservableObjectType.choices(), help_text="Kind of object whose events are sent."
     )
 
 
@@ -186,7 +183,7 @@ class EventSubscriptionQueueOutputSerializer(serializers.Serializer):
     )
     offering_uuid = serializers.CharField(source="offering.uuid.hex", help_text="Offering hex.")
     object_type = serializers.ChoiceField(
-        choices=ObservableObjectType.choices, help_text="Kind of object the queue carries."
+        choices=ObservableObjectType.choices(), help_text="Kind of object the queue carries."
     )
     queue_name = serializers.CharField(help_text="RabbitMQ queue name.")
     vhost = serializers.CharField(help_text="RabbitMQ vhost (owner uuid hex).")
@@ -263,13 +260,13 @@ class AgentServiceStatisticsInputSerializer(serializers.Serializer):
 
 
 class AgentEventSubscriptionInputSerializer(serializers.Serializer):
-    observable_object_type = serializers.ChoiceField(choices=ObservableObjectType.choices)
+    observable_object_type = serializers.ChoiceField(choices=ObservableObjectType.choices())
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
 
 
 class EventSubscriptionQueueInputSerializer(serializers.Serializer):
     offering_uuid = serializers.UUIDField()
-    object_type = serializers.ChoiceField(choices=ObservableObjectType.choices)
+    object_type = serializers.ChoiceField(choices=ObservableObjectType.choices())
 
 
 def _has_nul_character(value: Any) -> bool:

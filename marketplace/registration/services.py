@@ -21,11 +21,11 @@ from marketplace.models import (
     AgentIdentity,
     AgentProcessor,
     AgentService,
-    AgentServiceState,
     EventSubscription,
     EventSubscriptionQueue,
     Offering,
 )
+from marketplace.names import AgentServiceState
 from rmq.client import ManagementClient
 from rmq.provisioning import (
     declare_subscription_queue,

@@ -21,6 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from agentstats.models import User
 from marketplace.models import Customer, Offering
+from marketplace.names import ObservableObjectType
 from marketplace.simulator.agent import (
     AgentApiClient,
     HttpPolicy,
@@ -35,7 +36,7 @@ from marketplace.simulator.agent import (
 
 SIMULATED_CUSTOMER_NAME = "Simulated customer"
 SIMULATED_OFFERING_NAME = "Simulated offering"
-DEFAULT_OBJECT_TYPES = ("order", "resource")
+DEFAULT_OBJECT_TYPES = (ObservableObjectType.ORDER, ObservableObjectType.RESOURCE)
 # An offline stretch covers this share of its flap period, long enough for the broker's
 # connection list (refreshed every few seconds) to show the gap.
 OFFLINE_SHARE_RANGE = (0.25, 0.6)

@@ -5,19 +5,17 @@ same report, so every rule here is unit-tested with plain values.
 """
 
 import dataclasses
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from marketplace.names import QueueKind
+from rmq.naming import is_subscription_queue_name, parse_queue_name, parse_queue_object_type
 from rmq.types import BrokerConnection, BrokerQueue, BrokerSnapshot
 
 # Connection states in which the client can no longer receive deliveries.
 CLOSED_CONNECTION_STATES = frozenset({"closing", "closed"})
-LEGACY_QUEUE = re.compile(
-    r"^subscription_(?P<sub>[0-9a-f]{32})_offering_[0-9a-f]{32}_(?P<type>\w+)$"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +78,7 @@ class QueueStatus:
     messages: int
     consumers: int
     object_type: str | None
-    kind: str
+    kind: QueueKind
     exists_on_broker: bool
 
 
@@ -147,12 +145,6 @@ def summarize_agents(agents: Sequence[AgentStatus]) -> ConnectionSummary:
     )
 
 
-def parse_queue_object_type(name: str) -> str | None:
-    """Return the object type a subscription queue's name ends with, or None."""
-    match = LEGACY_QUEUE.match(name)
-    return match.group("type") if match else None
-
-
 def select_connection(candidates: Iterable[BrokerConnection]) -> BrokerConnection | None:
     """Pick the live connection to report: running first, then the latest connected_at."""
     live = [conn for conn in candidates if conn.state not in CLOSED_CONNECTION_STATES]
@@ -190,10 +182,11 @@ def _index_queues(queues: Iterable[BrokerQueue]) -> _QueueIndex:
     object_types: dict[str, str] = {}
     for queue in queues:
         by_name[(queue.vhost, queue.name)] = queue
-        match = LEGACY_QUEUE.match(queue.name)
-        if match:
-            by_subscription.setdefault((queue.vhost, match.group("sub")), []).append(queue.name)
-            object_types[queue.name] = match.group("type")
+        parsed = parse_queue_name(queue.name)
+        if parsed is not None:
+            key = (queue.vhost, parsed.subscription_hex)
+            by_subscription.setdefault(key, []).append(queue.name)
+            object_types[queue.name] = parsed.object_type
     return _QueueIndex(by_name=by_name, by_subscription=by_subscription, object_types=object_types)
 
 
@@ -265,7 +258,7 @@ def _collect_agent_queues(
                 messages=(broker_queue.messages or 0) if broker_queue else 0,
                 consumers=broker_queue.consumers if broker_queue else 0,
                 object_type=object_type or parse_queue_object_type(name),
-                kind="legacy" if name.startswith("subscription_") else "unknown",
+                kind=QueueKind.LEGACY if is_subscription_queue_name(name) else QueueKind.UNKNOWN,
                 exists_on_broker=broker_queue is not None,
             )
     return list(result.values())

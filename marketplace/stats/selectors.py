@@ -12,9 +12,10 @@ from marketplace.models import (
     AgentService,
     EventSubscription,
     EventSubscriptionQueue,
-    format_queue_name,
 )
+from marketplace.names import report_service_state
 from marketplace.stats.merge import AgentRow, ServiceRow, SubscriptionRow
+from rmq.naming import format_queue_name
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def list_agent_rows(filters: AgentFilters) -> list[AgentRow]:
         .values_list("identity_id", "uuid", "name", "state", "modified")
     ):
         services[identity_id].append(
-            ServiceRow(uuid=uuid, name=name, state=state.upper(), modified=modified)
+            ServiceRow(uuid=uuid, name=name, state=report_service_state(state), modified=modified)
         )
     queue_names: dict[int, list[str]] = defaultdict(list)
     for subscription_id, subscription_uuid, offering_uuid, object_type in (

@@ -8,8 +8,13 @@ from typing import Any
 
 from rest_framework import serializers
 
-from marketplace.models import AgentServiceState
+from marketplace.names import REPORTED_SERVICE_STATES, AgentServiceState, QueueKind
 from marketplace.stats.selectors import AgentFilters
+
+_REPORTED_STATES_TEXT = ", ".join(REPORTED_SERVICE_STATES)  # ACTIVE, IDLE, ERROR
+_REPORTED_STATES_PROSE = (
+    f"{', '.join(REPORTED_SERVICE_STATES[:-1])} or {REPORTED_SERVICE_STATES[-1]}"
+)
 
 
 class ConnectionStatsQuerySerializer(serializers.Serializer):
@@ -22,7 +27,7 @@ class ConnectionStatsQuerySerializer(serializers.Serializer):
     )
     service_state = serializers.CharField(
         required=False,
-        help_text="Only agents with a service in this state: ACTIVE, IDLE or ERROR "
+        help_text=f"Only agents with a service in this state: {_REPORTED_STATES_PROSE} "
         "(any letter case).",
     )
     name = serializers.CharField(
@@ -30,10 +35,11 @@ class ConnectionStatsQuerySerializer(serializers.Serializer):
     )
 
     def validate_service_state(self, value: str) -> str:
-        by_upper = {state.upper(): state for state in AgentServiceState.values}
-        if value.upper() not in by_upper:
-            raise serializers.ValidationError("Must be one of ACTIVE, IDLE, ERROR.")
-        return by_upper[value.upper()]
+        state = AgentServiceState.parse(value)
+        if state is None:
+            raise serializers.ValidationError(f"Must be one of {_REPORTED_STATES_TEXT}.")
+        # The stored spelling, as a plain str: the shared answers are keyed by repr(filters).
+        return state.value
 
     def to_filters(self) -> AgentFilters:
         data: dict[str, Any] = self.validated_data
@@ -92,7 +98,7 @@ class QueueStatusOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="Object type parsed from the queue name."
     )
     kind = serializers.ChoiceField(
-        choices=["consumer", "legacy", "unknown"],
+        choices=QueueKind.values(),
         help_text="legacy: a per-subscription queue subscription_<sub>_offering_<o>_<type>.",
     )
     exists_on_broker = serializers.BooleanField(
@@ -104,7 +110,7 @@ class QueueStatusOutputSerializer(serializers.Serializer):
 class ServiceStatusOutputSerializer(serializers.Serializer):
     uuid = serializers.UUIDField(help_text="Service uuid.")
     name = serializers.CharField(help_text="Service name.")
-    state = serializers.ChoiceField(choices=["ACTIVE", "IDLE", "ERROR"], help_text="Service state.")
+    state = serializers.ChoiceField(choices=REPORTED_SERVICE_STATES, help_text="Service state.")
     modified = serializers.DateTimeField(help_text="When the service last changed.")
 
 

@@ -26,7 +26,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from marketplace.models import AgentServiceState
+from marketplace.names import AgentServiceState
 from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,

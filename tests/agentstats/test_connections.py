@@ -18,10 +18,10 @@ from marketplace.stats.merge import (
     SubscriptionRow,
     SubscriptionStatus,
     build_connection_report,
-    parse_queue_object_type,
     select_connection,
     summarize_agents,
 )
+from rmq.naming import parse_queue_object_type
 from rmq.types import BrokerConnection, BrokerQueue, BrokerSnapshot
 
 # The owner vhost and offering of the captured RabbitMQ 3.10 responses.

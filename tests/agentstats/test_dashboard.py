@@ -17,7 +17,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from marketplace.dashboard.context import DashboardRow, QueueCell, ServiceBadge
-from marketplace.models import AgentServiceState
+from marketplace.names import AgentServiceState
 from tests.broker_mocks import SNAPSHOT_CALLS, broker_queue_of, mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.authtoken.models import Token
 
 from marketplace.metrics.registry import BROKER_SNAPSHOT_ERRORS, BROKER_SNAPSHOT_SECONDS
-from marketplace.models import AgentServiceState
+from marketplace.names import AgentServiceState
 from marketplace.registration.services import create_subscription_queue, register_event_subscription
 from rmq.client import ManagementClient
 from tests.broker_mocks import (

@@ -17,7 +17,7 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 
 from marketplace.models import AgentIdentity, EventSubscription, EventSubscriptionQueue
-from rmq.provisioning import build_subscription_queue_pattern
+from rmq.naming import build_subscription_queue_pattern
 from tests.factories import CustomerFactory, OfferingFactory, UserFactory
 
 FLOW_SCRIPT = Path(__file__).with_name("sdk_flow.py")

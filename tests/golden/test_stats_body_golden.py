@@ -16,10 +16,10 @@ from django.conf import settings
 from marketplace.models import (
     AgentIdentity,
     AgentService,
-    AgentServiceState,
     EventSubscription,
     EventSubscriptionQueue,
 )
+from marketplace.names import AgentServiceState
 from tests.broker_mocks import mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,

@@ -24,7 +24,7 @@ from django.core.management import call_command, execute_from_command_line
 from django.core.management.base import CommandError
 from django.db import connection
 
-from marketplace.models import AgentServiceState
+from marketplace.names import AgentServiceState
 from marketplace.registration.services import create_subscription_queue, register_event_subscription
 from rmq.client import ManagementClient
 from tests.broker_mocks import SNAPSHOT_CALLS, broker_queue_of, mock_broker_snapshot

@@ -18,10 +18,10 @@ from marketplace.models import (
     AgentIdentity,
     AgentProcessor,
     AgentService,
-    AgentServiceState,
     EventSubscription,
     EventSubscriptionQueue,
 )
+from marketplace.names import AgentServiceState
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,

@@ -7,7 +7,8 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from agentstats.models import User
-from marketplace.models import AgentServiceState, Customer, Offering
+from marketplace.models import Customer, Offering
+from marketplace.names import AgentServiceState, ObservableObjectType
 from marketplace.registration.services import (
     AgentIdentityFields,
     create_subscription_queue,
@@ -31,7 +32,7 @@ SERVICE_STATES = {
     "membership_sync": AgentServiceState.IDLE,
     "report": AgentServiceState.ACTIVE,
 }
-OBJECT_TYPES = ("order", "resource")
+OBJECT_TYPES = (ObservableObjectType.ORDER, ObservableObjectType.RESOURCE)
 
 
 class Command(BaseCommand):

@@ -1,0 +1,61 @@
+"""Subscription queue names, `subscription_<sub hex>_offering_<offering hex>_<object type>`.
+
+The one place that formats them, parses them and builds the broker permission that
+confines a subscription's user to its own queues. Pure: no HTTP, no project code.
+"""
+
+import re
+from dataclasses import dataclass
+
+SUBSCRIPTION_QUEUE_PREFIX = "subscription_"
+_HEX32 = "[0-9a-f]{32}"
+_SUBSCRIPTION_QUEUE = re.compile(
+    rf"^{SUBSCRIPTION_QUEUE_PREFIX}(?P<sub>{_HEX32})_offering_(?P<offering>{_HEX32})"
+    r"_(?P<type>\w+)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionQueueName:
+    """The parts of a subscription queue's name."""
+
+    subscription_hex: str
+    offering_hex: str
+    object_type: str
+
+
+def format_queue_name(*, subscription_hex: str, offering_hex: str, object_type: str) -> str:
+    """Return the queue the real agent consumes for one subscription, offering and type."""
+    return f"{SUBSCRIPTION_QUEUE_PREFIX}{subscription_hex}_offering_{offering_hex}_{object_type}"
+
+
+def parse_queue_name(name: str) -> SubscriptionQueueName | None:
+    """Split a subscription queue's name into its parts; None for any other name."""
+    match = _SUBSCRIPTION_QUEUE.match(name)
+    if match is None:
+        return None
+    return SubscriptionQueueName(
+        subscription_hex=match.group("sub"),
+        offering_hex=match.group("offering"),
+        object_type=match.group("type"),
+    )
+
+
+def parse_queue_object_type(name: str) -> str | None:
+    """Return the object type a subscription queue's name ends with, or None."""
+    parsed = parse_queue_name(name)
+    return parsed.object_type if parsed else None
+
+
+def is_subscription_queue_name(name: str) -> bool:
+    """Whether a queue is named like a subscription's (its kind is then "legacy")."""
+    return name.startswith(SUBSCRIPTION_QUEUE_PREFIX)
+
+
+def build_subscription_queue_pattern(subscription_hex: str) -> str:
+    """Return the permission regex that matches exactly one subscription's queues.
+
+    Object types are lower case words here: the broker grants no more than the service
+    declares, while parsing accepts any name the broker lists.
+    """
+    return rf"^{SUBSCRIPTION_QUEUE_PREFIX}{re.escape(subscription_hex)}_offering_{_HEX32}_[a-z_]+$"
