@@ -23,8 +23,6 @@ from marketplace.stats.serializers import ConnectionStatsQuerySerializer
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
 
-FILTER_FIELDS = ("offering_uuid", "customer_uuid", "connected", "service_state", "name")
-
 
 @dataclass(frozen=True, slots=True)
 class ServiceBadge:
@@ -125,7 +123,11 @@ def load_fleet_table(
 
 def read_filter_values(params: Mapping[str, str]) -> dict[str, str]:
     """The filters the form set; an empty field (the form's "any") sets none."""
-    return {field: params[field] for field in FILTER_FIELDS if params.get(field, "").strip()}
+    return {
+        field: params[field]
+        for field in ConnectionStatsQuerySerializer.filter_names()
+        if params.get(field, "").strip()
+    }
 
 
 def describe_filter_errors(errors: Mapping[str, Iterable[object]]) -> tuple[str, ...]:

@@ -18,6 +18,8 @@ _REPORTED_STATES_PROSE = (
 
 
 class ConnectionStatsQuerySerializer(serializers.Serializer):
+    """The stats filters; the dashboard and the connection_stats command validate with it."""
+
     offering_uuid = serializers.UUIDField(required=False, help_text="Only this offering.")
     customer_uuid = serializers.UUIDField(required=False, help_text="Only this customer.")
     connected = serializers.ChoiceField(
@@ -33,6 +35,11 @@ class ConnectionStatsQuerySerializer(serializers.Serializer):
     name = serializers.CharField(
         required=False, max_length=255, help_text="Agent name contains this (any case)."
     )
+
+    @classmethod
+    def filter_names(cls) -> tuple[str, ...]:
+        """The filters' names, in declaration order."""
+        return tuple(cls().fields)
 
     def validate_service_state(self, value: str) -> str:
         state = AgentServiceState.parse(value)

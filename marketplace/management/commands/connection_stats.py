@@ -23,7 +23,6 @@ from rmq.exceptions import BrokerError
 EXIT_DISCONNECTED = 1
 EXIT_INVALID_FILTERS = 2
 EXIT_BROKER_UNAVAILABLE = 3
-FILTER_OPTIONS = ("offering_uuid", "customer_uuid", "connected", "service_state", "name")
 
 
 class Command(BaseCommand):
@@ -34,11 +33,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--json", action="store_true", help="The API's JSON document.")
-        parser.add_argument("--offering-uuid", help="Only this offering.")
-        parser.add_argument("--customer-uuid", help="Only this customer's offerings.")
-        parser.add_argument("--connected", help="true: only connected agents; false: only not.")
-        parser.add_argument("--service-state", help="Only agents with a service in this state.")
-        parser.add_argument("--name", help="Only agents whose name contains this (any case).")
+        # The API's filters, one option each (--offering-uuid, ...), with the API's help.
+        for name, field in ConnectionStatsQuerySerializer().fields.items():
+            parser.add_argument(f"--{name.replace('_', '-')}", help=str(field.help_text))
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = _fetch_report(_parse_filters(options))
@@ -54,7 +51,11 @@ class Command(BaseCommand):
 
 def _parse_filters(options: dict[str, Any]) -> AgentFilters:
     """Validate the filter options exactly as the API validates its query."""
-    given = {key: options[key] for key in FILTER_OPTIONS if options[key] is not None}
+    given = {
+        key: options[key]
+        for key in ConnectionStatsQuerySerializer.filter_names()
+        if options[key] is not None
+    }
     query = ConnectionStatsQuerySerializer(data=given)
     if not query.is_valid():
         fields = "; ".join(
