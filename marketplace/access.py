@@ -20,14 +20,22 @@ def _managed_identity_filter(user: User, prefix: str = "") -> Q:
     return Q(**{f"{prefix}created_by": user}) | Q(**{f"{prefix}offering__customer__owners": user})
 
 
-def list_visible_identities(user: User) -> QuerySet[AgentIdentity]:
-    """Agents the user may see: all for staff/support, else those it owns or created."""
-    queryset = AgentIdentity.objects.select_related("offering", "created_by").prefetch_related(
-        "services"
-    )
+def restrict_to_visible_identities(
+    queryset: QuerySet[AgentIdentity], user: User
+) -> QuerySet[AgentIdentity]:
+    """Narrow agents to those the user may see: all for staff/support, else those of its
+    customers and those it created."""
     if is_global_reader(user):
         return queryset
     return queryset.filter(_managed_identity_filter(user)).distinct()
+
+
+def list_visible_identities(user: User) -> QuerySet[AgentIdentity]:
+    """Agents the user may see, with what the identity API shows of them."""
+    return restrict_to_visible_identities(
+        AgentIdentity.objects.select_related("offering", "created_by").prefetch_related("services"),
+        user,
+    )
 
 
 def list_visible_services(user: User) -> QuerySet[AgentService]:

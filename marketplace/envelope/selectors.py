@@ -11,10 +11,10 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 
-from agentstats.api.permissions import is_global_reader
 from agentstats.models import User
+from marketplace.access import restrict_to_visible_identities
 from marketplace.envelope.status import (
     ConnectionFacts,
     Judgement,
@@ -69,11 +69,9 @@ class ConnectionEnvelope:
 def list_scoped_identities(user: User, *, tenant_uuid: UUID | None) -> QuerySet[AgentIdentity]:
     """Agents the user may see (staff/support: all; others: their customers' and their
     own), narrowed to one tenant (customer) when asked."""
-    queryset = AgentIdentity.objects.select_related("offering__customer")
-    if not is_global_reader(user):
-        queryset = queryset.filter(
-            Q(offering__customer__owners=user) | Q(created_by=user)
-        ).distinct()
+    queryset = restrict_to_visible_identities(
+        AgentIdentity.objects.select_related("offering__customer"), user
+    )
     if tenant_uuid is not None:
         queryset = queryset.filter(offering__customer__uuid=tenant_uuid)
     return queryset
