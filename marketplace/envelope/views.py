@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from agentstats.api.permissions import is_global_reader
 from agentstats.api.serializers import ErrorOutputSerializer
 from agentstats.api.throttling import AgentWriteThrottle
+from agentstats.api.validation import validated_input
 from agentstats.models import User
 from marketplace.access import can_manage_identity
 from marketplace.envelope.selectors import (
@@ -34,7 +35,6 @@ from marketplace.envelope.serializers import (
 )
 from marketplace.envelope.services import record_agent_dispatch, record_agent_heartbeat
 from marketplace.models import AgentIdentity
-from marketplace.registration.views import validated_input
 
 NOT_FOUND = OpenApiResponse(ErrorOutputSerializer, description="No such agent in your scope.")
 

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from agentstats.api.permissions import is_global_reader
 from agentstats.api.serializers import ErrorOutputSerializer
 from agentstats.api.throttling import AgentWriteThrottle
+from agentstats.api.validation import validated_input
 from agentstats.models import User
 from marketplace.access import (
     can_manage_offering_agents,
@@ -388,13 +389,6 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectV
 
     def all_objects(self) -> QuerySet[User]:
         return User.objects.all()
-
-
-def validated_input(serializer_class: type, data: Any, *, partial: bool = False) -> dict[str, Any]:
-    """Validate request data with an input serializer (400 with field errors if bad)."""
-    serializer = serializer_class(data=data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
 
 
 def _parse_uuid_param(value: str, *, name: str) -> UUID:
