@@ -1,4 +1,8 @@
-"""API errors in DRF's shape, with a machine-readable code on every non-field error."""
+"""API errors in DRF's shape, with a machine-readable code on every non-field error.
+
+The one place where the project's own exceptions (services' `ServiceError`s, the broker's
+`BrokerError`s, database outages) become HTTP answers.
+"""
 
 import logging
 from typing import Any
@@ -8,36 +12,24 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404
-from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from agentstats.api.exceptions import (
+    BrokerUnavailableError,
+    DatabaseUnavailableError,
+    RequestTooLargeError,
+)
+from agentstats.errors import ServiceError
 from rmq.exceptions import BrokerError
 
 logger = logging.getLogger(__name__)
 
 
-class BrokerUnavailableError(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The message broker cannot be asked right now; try again shortly."
-    default_code = "broker_unavailable"
-
-
-class RequestTooLargeError(APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "request_too_large"
-
-
-class DatabaseUnavailableError(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The database is unavailable; try again shortly."
-    default_code = "database_unavailable"
-
-
 def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Turn broker and database outages into 503s and add `code` to detail errors."""
+    """Map service refusals to their status, broker and database outages to 503s, and add
+    `code` to detail errors."""
     if isinstance(exc, Http404):
         exc = NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -45,6 +37,8 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
     elif isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         exc = RequestTooLargeError(f"The request body must be at most {limit} bytes.")
+    elif isinstance(exc, ServiceError):
+        exc = _to_api_exception(exc)
     elif isinstance(exc, BrokerError):
         exc = BrokerUnavailableError(detail=f"{BrokerUnavailableError.default_detail} ({exc})")
     elif isinstance(exc, DatabaseError):
@@ -57,3 +51,14 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
         codes = exc.get_codes()
         response.data["code"] = codes if isinstance(codes, str) else "error"
     return response
+
+
+def _to_api_exception(error: ServiceError) -> APIException:
+    """The DRF exception that answers as `error` asks: field errors or detail and code."""
+    api_error = (
+        ValidationError({error.field: [error.detail]}, code=error.code)
+        if error.field is not None
+        else APIException(error.detail, code=error.code)
+    )
+    api_error.status_code = int(error.status)
+    return api_error

@@ -14,8 +14,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
-from rest_framework.exceptions import ValidationError
 
+from agentstats.errors import InvalidInput
 from agentstats.models import User
 from marketplace.models import (
     AgentIdentity,
@@ -103,7 +103,7 @@ def update_agent_identity(
         pk=identity.pk
     )
     if clash.exists():
-        raise ValidationError({"name": ["This offering already has an agent with this name."]})
+        raise InvalidInput("This offering already has an agent with this name.", field="name")
     identity.offering = offering
     _apply_identity_fields(identity, fields)
     identity.name = fields.name
