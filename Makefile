@@ -65,6 +65,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(TEST_ENV) $(BIN)/mypy .
+	$(BIN)/lint-imports
 
 # The browser test drives Debian's Chromium through Debian's chromedriver (never a browser
 # download). Installed when missing; if that fails, the test says so (and fails under CI=true).
