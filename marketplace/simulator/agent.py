@@ -17,6 +17,8 @@ import stomp
 import websocket
 from stomp.exception import StompException
 
+from marketplace.simulator.schedule import compute_backoff_delay
+
 AGENT_VERSION = "1.0.0"
 IDENTITIES_PATH = "/api/marketplace-site-agent-identities/"
 SERVICES_PATH = "/api/marketplace-site-agent-services/"
@@ -52,13 +54,6 @@ class AgentApiError(SimulationError):
 
 class StompConnectError(SimulationError):
     """A STOMP consumer could not connect (refused, rejected or timed out)."""
-
-
-def compute_backoff_delay(failures: int, *, base: float, cap: float) -> float:
-    """Seconds to wait after `failures` consecutive failures: doubling from `base`, capped."""
-    if failures <= 0:
-        return 0.0
-    return float(min(cap, base * 2 ** (failures - 1)))
 
 
 @dataclass(frozen=True)

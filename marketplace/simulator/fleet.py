@@ -1,26 +1,19 @@
 """A living fleet for demos, the dashboard and benchmarks: simulated agents that register
 through the HTTP API, consume their queues over STOMP over WebSocket, and flap.
 
-The flap plan is a pure function of a seed, so tests can pin it. The simulator registers
-every agent first (the real agent's flow, idempotent), then reconciles every consumer with
-the plan a few times a second: it connects what should be online (a broker that refuses
-is retried with doubling delays, never in a tight loop) and disconnects what should not.
+The simulator registers every agent first (the real agent's flow, idempotent), then
+reconciles every consumer with the flap plan (`schedule`) a few times a second: it
+connects what should be online (a broker that refuses is retried with doubling delays,
+never in a tight loop) and disconnects what should not.
 """
 
 import functools
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from uuid import UUID
 
-from django.db import transaction
-from rest_framework.authtoken.models import Token
-
-from agentstats.models import User
-from marketplace.models import Customer, Offering
 from marketplace.names import ObservableObjectType
 from marketplace.simulator.agent import (
     AgentApiClient,
@@ -30,113 +23,16 @@ from marketplace.simulator.agent import (
     StompConnectError,
     StompConsumer,
     StompEndpoint,
-    compute_backoff_delay,
     register_agent,
 )
+from marketplace.simulator.schedule import FlapSchedule, RetryState
 
-SIMULATED_CUSTOMER_NAME = "Simulated customer"
-SIMULATED_OFFERING_NAME = "Simulated offering"
 DEFAULT_OBJECT_TYPES = (ObservableObjectType.ORDER, ObservableObjectType.RESOURCE)
-# An offline stretch covers this share of its flap period, long enough for the broker's
-# connection list (refreshed every few seconds) to show the gap.
-OFFLINE_SHARE_RANGE = (0.25, 0.6)
 TICK_SECONDS = 0.5
 CONNECT_WORKERS = 8
 STOMP_CONNECT_TIMEOUT_SECONDS = 10.0
 STOMP_DISCONNECT_TIMEOUT_SECONDS = 5.0
-STOMP_BACKOFF_BASE_SECONDS = 1.0
-STOMP_BACKOFF_CAP_SECONDS = 30.0
-STABLE_CONNECTION_SECONDS = 30.0
 STATUS_AGENT_LIMIT = 10
-
-
-@dataclass(frozen=True)
-class OfflineWindow:
-    """When, in seconds since the fleet came up, an agent is disconnected."""
-
-    start: float
-    end: float
-
-    def covers(self, elapsed: float) -> bool:
-        """Whether the moment falls inside the window (start inclusive, end exclusive)."""
-        return self.start <= elapsed < self.end
-
-
-def choose_flapping_agents(agent_count: int, *, share: float, seed: int) -> frozenset[int]:
-    """Pick the indexes of the agents that flap: `share` of the fleet, rounded half up."""
-    count = min(agent_count, int(agent_count * share + 0.5))
-    rng = random.Random(seed)  # noqa: S311 - a reproducible plan, not a secret
-    return frozenset(rng.sample(range(agent_count), count))
-
-
-def plan_offline_window(
-    agent_index: int, period_index: int, *, period_seconds: float, seed: int
-) -> OfflineWindow:
-    """The offline stretch of one agent in one flap period: a random part at a random offset.
-
-    Seeded per (seed, agent, period), so the plan does not depend on the order of questions.
-    """
-    rng = random.Random(f"{seed}:{agent_index}:{period_index}")  # noqa: S311 - not a secret
-    length = rng.uniform(*OFFLINE_SHARE_RANGE) * period_seconds
-    start = period_index * period_seconds + rng.uniform(0.0, period_seconds - length)
-    return OfflineWindow(start=start, end=start + length)
-
-
-class FlapSchedule:
-    """Which agents should be connected at a moment; deterministic for a seed."""
-
-    def __init__(self, agent_count: int, *, share: float, period_seconds: float, seed: int) -> None:
-        if period_seconds <= 0:
-            raise ValueError("The flap period must be positive.")
-        self.period_seconds = period_seconds
-        self.seed = seed
-        self.flapping = choose_flapping_agents(agent_count, share=share, seed=seed)
-
-    def window_at(self, agent_index: int, elapsed: float) -> OfflineWindow:
-        """The offline window of the flap period that contains `elapsed`."""
-        period_index = int(elapsed // self.period_seconds)
-        return plan_offline_window(
-            agent_index, period_index, period_seconds=self.period_seconds, seed=self.seed
-        )
-
-    def is_online(self, agent_index: int, *, elapsed: float) -> bool:
-        """Whether the agent should hold its connections `elapsed` seconds in."""
-        if agent_index not in self.flapping:
-            return True
-        return not self.window_at(agent_index, elapsed).covers(elapsed)
-
-
-@dataclass
-class RetryState:
-    """Consecutive connect failures of one consumer and when it may try again.
-
-    A connection the broker drops soon after accepting it does not reset the count, so a
-    broker that accepts and drops at once is retried ever more slowly too.
-    """
-
-    failures: int = 0
-    next_attempt_at: float = 0.0
-    connected_at: float | None = None
-
-    def is_due(self, now: float) -> bool:
-        """Whether a connect may be attempted now."""
-        return now >= self.next_attempt_at
-
-    def record_success(self, now: float) -> None:
-        """Note when the consumer connected."""
-        self.connected_at = now
-
-    def record_failure(self, now: float) -> float:
-        """Count a refusal or a drop and push the next attempt back; return the delay."""
-        if self.connected_at is not None and now - self.connected_at >= STABLE_CONNECTION_SECONDS:
-            self.failures = 0
-        self.connected_at = None
-        self.failures += 1
-        delay = compute_backoff_delay(
-            self.failures, base=STOMP_BACKOFF_BASE_SECONDS, cap=STOMP_BACKOFF_CAP_SECONDS
-        )
-        self.next_attempt_at = now + delay
-        return delay
 
 
 @dataclass
@@ -397,43 +293,6 @@ class FleetSimulator:
 
     def _names(self, agent_indexes: frozenset[int]) -> list[str]:
         return [self.config.agent_name(index) for index in sorted(agent_indexes)]
-
-
-@dataclass(frozen=True)
-class SimulationTarget:
-    """Whose token the fleet registers with, and on which offering."""
-
-    token: str
-    offering_uuid: str
-
-
-def prepare_local_target(username: str, *, offering_uuid: UUID | None) -> SimulationTarget:
-    """Get or create the owner, its API token and (unless given) its simulated offering.
-
-    For local use only: it writes to this process's database, which must be the one the
-    API server uses.
-    """
-    with transaction.atomic():
-        owner, _ = User.objects.get_or_create(
-            username=username, defaults={"first_name": "Simulated", "last_name": "Owner"}
-        )
-        token, _ = Token.objects.get_or_create(user=owner)
-        if offering_uuid is not None:
-            offering = Offering.objects.filter(uuid=offering_uuid).first()
-            if offering is None:
-                raise SimulationError(f"No offering with uuid {offering_uuid}.")
-        else:
-            offering = _get_or_create_simulated_offering(owner)
-    return SimulationTarget(token=token.key, offering_uuid=str(offering.uuid))
-
-
-def _get_or_create_simulated_offering(owner: User) -> Offering:
-    customer = Customer.objects.filter(name=SIMULATED_CUSTOMER_NAME, owners=owner).first()
-    if customer is None:
-        customer = Customer.objects.create(name=SIMULATED_CUSTOMER_NAME)
-        customer.owners.add(owner)
-    offering, _ = Offering.objects.get_or_create(name=SIMULATED_OFFERING_NAME, customer=customer)
-    return offering
 
 
 def parse_object_types(values: Sequence[str]) -> tuple[str, ...]:

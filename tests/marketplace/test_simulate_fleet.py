@@ -32,20 +32,22 @@ from marketplace.simulator.agent import (
     SimulationStopped,
     SubscriptionEndpoint,
     build_identity_body,
-    compute_backoff_delay,
     register_agent,
 )
 from marketplace.simulator.fleet import (
-    FlapSchedule,
     FleetSimulator,
     FleetStatus,
-    RetryState,
     SimulationConfig,
-    choose_flapping_agents,
     format_status_line,
-    plan_offline_window,
-    prepare_local_target,
 )
+from marketplace.simulator.schedule import (
+    FlapSchedule,
+    RetryState,
+    choose_flapping_agents,
+    compute_backoff_delay,
+    plan_offline_window,
+)
+from marketplace.simulator.target import prepare_local_target
 from tests.contract.test_sdk_flow import publish
 
 WAIT_SECONDS = 20

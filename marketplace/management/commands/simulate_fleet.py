@@ -16,10 +16,9 @@ from marketplace.simulator.fleet import (
     DEFAULT_OBJECT_TYPES,
     FleetSimulator,
     SimulationConfig,
-    SimulationTarget,
     parse_object_types,
-    prepare_local_target,
 )
+from marketplace.simulator.target import SimulationTarget, prepare_local_target
 
 
 class Command(BaseCommand):
