@@ -4,10 +4,7 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import os
-import platform
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,10 +13,10 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 
 from bench import broker as bench_broker
 from bench import fleet
+from bench.environment import describe_environment
 from bench.inprocess import compare_alternatives, count_request_costs, profile_read_path
 from bench.load import (
     CountingProxy,
@@ -29,17 +26,19 @@ from bench.load import (
     run_wrk,
     summarize_load,
 )
-from bench.probes import EndpointProbe, FloorProbe, Sample, UpstreamProbe, median, percentile
-from bench.report import Result, Timing, render_results, write_results
-from bench.server import REPO, Gunicorn, server_env
+from bench.probes import EndpointProbe
+from bench.report import Result, render_results, write_results
+from bench.sampling import (
+    HTTP_TIMEOUT,
+    measure_endpoint_only,
+    measure_interleaved,
+    summarize_timing,
+)
+from bench.server import Gunicorn, server_env
 
 T = TypeVar("T")
 
-MIN_UPSTREAM_SAMPLES = 3
-# One per gunicorn worker (sync workers take turns accepting).
-WARMUP_REQUESTS = 2
 CONNECTIONS_LISTED_TIMEOUT = 60.0
-HTTP_TIMEOUT = 120.0
 GUNICORN_TIMEOUT = 120
 # Seconds the broker may take to settle after a growth step.
 SETTLE_TIMEOUT = 90.0
@@ -47,8 +46,6 @@ SETTLE_TIMEOUT = 90.0
 ALTERNATIVE_REPEATS = 3
 # The ratio targets are defined at this size: profile it as well as the largest.
 PROFILE_ALSO_AT = 1000
-# The cached server is context, not a compared probe: fewer samples keep the run short.
-CACHED_SAMPLES = 5
 # Long enough that every measured request of the cached server hits the shared snapshot.
 CACHED_SNAPSHOT_TTL = 600
 # Sockets the broker needs beyond our client connections (management, tests, slack).
@@ -88,7 +85,7 @@ def run_benchmark(args: argparse.Namespace, *, command: str) -> int:
     clients = bench_broker.ClientConnections(api.host)
     log_dir = Path(tempfile.mkdtemp(prefix="agentstats-bench-"))
     results: list[Result] = []
-    environment = _describe_environment(args, api, node)
+    environment = describe_environment(args, api, node)
 
     def publish(*, is_complete: bool) -> None:
         # Written after every step, so an interrupted run still leaves what it measured.
@@ -183,7 +180,7 @@ def _run_size(
         timeout=GUNICORN_TIMEOUT,
         log_path=log_dir / f"gunicorn-{agents}.log",
     ) as server:
-        samples = _measure_interleaved(args, server.base_url, token)
+        samples = measure_interleaved(args, server.base_url, token, say=_say)
         peak_rss = server.worker_peak_rss_kib()
         # Other work on this machine skews every probe; the note says how busy it was.
         load_average = os.getloadavg()[0]
@@ -194,7 +191,7 @@ def _run_size(
         timeout=GUNICORN_TIMEOUT,
         log_path=log_dir / f"gunicorn-{agents}-cached.log",
     ) as server:
-        cached = _measure_endpoint_only(server.base_url, token)
+        cached = measure_endpoint_only(server.base_url, token)
     messages = sum(
         args.messages
         for sub in subscriptions
@@ -210,10 +207,10 @@ def _run_size(
         connections=len(clients.usernames),
         broker_totals=totals,
         setup_seconds=setup,
-        endpoint=_timing(samples["endpoint"]),
-        endpoint_cached=_timing(cached),
-        floor=_timing(samples["floor"]),
-        upstream=_timing(samples["upstream"]),
+        endpoint=summarize_timing(samples["endpoint"]),
+        endpoint_cached=summarize_timing(cached),
+        floor=summarize_timing(samples["floor"]),
+        upstream=summarize_timing(samples["upstream"]),
         rows_queries=costs.rows_queries,
         request_queries=costs.request_queries,
         broker_calls=costs.broker_calls,
@@ -309,78 +306,10 @@ def _run_load(
     )
 
 
-def _measure_interleaved(
-    args: argparse.Namespace, base_url: str, token: str
-) -> dict[str, list[Sample]]:
-    auth = (settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD)
-    management = settings.RABBITMQ_MANAGEMENT_URL
-    endpoint = EndpointProbe(base_url, token, timeout=HTTP_TIMEOUT)
-    floor = FloorProbe(management, auth, timeout=HTTP_TIMEOUT)
-    upstream = UpstreamProbe(management, auth, timeout=HTTP_TIMEOUT)
-    probes: list[tuple[str, Callable[[], Sample]]] = [
-        ("endpoint", endpoint.measure),
-        ("floor", floor.measure),
-        ("upstream", upstream.measure),
-    ]
-    for _ in range(WARMUP_REQUESTS):
-        endpoint.measure()
-    floor.measure()
-    samples: dict[str, list[Sample]] = {name: [] for name, _ in probes}
-    upstream_spent = 0.0
-    try:
-        for round_number in range(args.requests):
-            shift = round_number % len(probes)
-            measured = []
-            for name, measure in probes[shift:] + probes[:shift]:
-                if name == "upstream" and not _may_run_upstream(
-                    args, samples["upstream"], upstream_spent
-                ):
-                    continue
-                sample = measure()
-                samples[name].append(sample)
-                measured.append(f"{name} {sample.seconds:.3f}s {sample.error}".rstrip())
-                if name == "upstream":
-                    upstream_spent += sample.seconds
-            _say(f"   round {round_number + 1}/{args.requests}: " + ", ".join(measured))
-    finally:
-        floor.close()
-    return samples
-
-
-def _measure_endpoint_only(base_url: str, token: str) -> list[Sample]:
-    endpoint = EndpointProbe(base_url, token, timeout=HTTP_TIMEOUT)
-    for _ in range(WARMUP_REQUESTS):
-        endpoint.measure()
-    return [endpoint.measure() for _ in range(CACHED_SAMPLES)]
-
-
 def _shape(args: argparse.Namespace) -> fleet.FleetShape:
     if args.agents_per_provider:
         return fleet.FleetShape(agents_per_provider=args.agents_per_provider)
     return fleet.FleetShape(providers=args.providers)
-
-
-def _may_run_upstream(args: argparse.Namespace, done: list[Sample], spent: float) -> bool:
-    if len(done) < MIN_UPSTREAM_SAMPLES:
-        return True
-    return spent + done[-1].seconds <= args.upstream_budget
-
-
-def _timing(samples: list[Sample]) -> Timing:
-    good = [sample for sample in samples if not sample.error]
-    errors: dict[str, int] = {}
-    for sample in samples:
-        if sample.error:
-            errors[sample.error] = errors.get(sample.error, 0) + 1
-    seconds = [sample.seconds for sample in good] or [math.nan]
-    return Timing(
-        median=median(seconds),
-        p90=percentile(seconds, 0.9),
-        samples=len(good),
-        calls=max(sample.calls for sample in samples),
-        size=int(median([sample.size for sample in good])) if good else 0,
-        errors=errors,
-    )
 
 
 def _management_api() -> bench_broker.ManagementAPI:
@@ -389,67 +318,6 @@ def _management_api() -> bench_broker.ManagementAPI:
         user=settings.RABBITMQ_USER,
         password=settings.RABBITMQ_PASSWORD,
     )
-
-
-def _describe_environment(
-    args: argparse.Namespace, api: bench_broker.ManagementAPI, node: dict[str, object]
-) -> list[str]:
-    overview = api.get("overview")
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        postgres = cursor.fetchone()[0]
-    cpu = _cpu_model()
-    return [
-        f"code: {_describe_revision()}",
-        f"machine: {cpu}, {_cpu_count()} cores, Python {platform.python_version()}",
-        f"RabbitMQ {overview['rabbitmq_version']} (Erlang {overview['erlang_version']}), "
-        f"open-file limit {node['fd_total']}, socket limit {node['sockets_total']}; "
-        f"PostgreSQL {postgres}",
-        "app: `gunicorn agentstats.wsgi -b 127.0.0.1:<free port> -w 2 --timeout 120` (sync "
-        "workers), DATABASE_URL = the bench database, CACHE_URL unset (local memory), other "
-        "settings at their defaults (RABBITMQ_SNAPSHOT_READ_TIMEOUT "
-        f"{settings.RABBITMQ_SNAPSHOT_READ_TIMEOUT:g} s, GC_THRESHOLDS "
-        f"{','.join(map(str, settings.GC_THRESHOLDS))})",
-        "fleet: "
-        + (
-            f"a new provider every {args.agents_per_provider} agents"
-            if args.agents_per_provider
-            else f"agents spread over {args.providers} providers"
-        )
-        + " (one owner, hence one vhost, per provider); 4 services, 3 subscriptions with one "
-        f"queue each per agent; {args.messages} messages in every {args.messages_every}th queue; "
-        f"{args.connections} AMQP client connections (one consumer each) spread over the fleet",
-    ]
-
-
-def _describe_revision() -> str:
-    """The commit measured, and whether app code differed from it (others edit the tree)."""
-    head = _git("rev-parse", "--short", "HEAD")
-    changed = _git("status", "--porcelain", "--", "agentstats", "marketplace", "rmq")
-    return f"commit {head}" + (", with uncommitted changes to the app" if changed else "")
-
-
-def _git(*args: str) -> str:
-    completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
-        ["git", *args],  # noqa: S607 - git from PATH
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    )
-    return completed.stdout.strip()
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def _cpu_count() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def _stopwatch(into: dict[str, float], name: str, work: Callable[[], T]) -> T:
