@@ -4,12 +4,14 @@ from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
 from marketplace.envelope.views import AgentConnectionViewSet
+from marketplace.registration.subscription_views import (
+    EventSubscriptionQueueViewSet,
+    EventSubscriptionViewSet,
+)
 from marketplace.registration.views import (
     AgentIdentityViewSet,
     AgentProcessorViewSet,
     AgentServiceViewSet,
-    EventSubscriptionQueueViewSet,
-    EventSubscriptionViewSet,
     UserViewSet,
 )
 

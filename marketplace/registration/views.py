@@ -31,8 +31,6 @@ from marketplace.access import (
     list_visible_identities,
     list_visible_processors,
     list_visible_services,
-    list_visible_subscription_queues,
-    list_visible_subscriptions,
 )
 from marketplace.envelope.selectors import list_connection_events
 from marketplace.envelope.serializers import ConnectionEventOutputSerializer
@@ -41,8 +39,6 @@ from marketplace.models import (
     AgentIdentity,
     AgentProcessor,
     AgentService,
-    EventSubscription,
-    EventSubscriptionQueue,
     Offering,
 )
 from marketplace.registration.permissions import IsAgentManagerOrReader
@@ -56,15 +52,11 @@ from marketplace.registration.serializers import (
     AgentServiceOutputSerializer,
     AgentServiceStatisticsInputSerializer,
     EventSubscriptionOutputSerializer,
-    EventSubscriptionQueueInputSerializer,
-    EventSubscriptionQueueOutputSerializer,
     UserOutputSerializer,
 )
 from marketplace.registration.services import (
     AgentIdentityFields,
-    create_subscription_queue,
     delete_agent_identity,
-    delete_event_subscription,
     register_agent_identity,
     register_agent_processor,
     register_agent_service,
@@ -84,7 +76,8 @@ BROKER_UNAVAILABLE_RESPONSE = OpenApiResponse(
 )
 
 
-def _status_for(created: bool) -> int:
+def creation_status(created: bool) -> int:
+    """201 for a new object, 200 for one that was there (registrations repeat)."""
     return status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
@@ -224,7 +217,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
         service, created = register_agent_service(
             identity, name=data["name"], mode=data.get("mode") or ""
         )
-        return self.respond(service, AgentServiceOutputSerializer, _status_for(created))
+        return self.respond(service, AgentServiceOutputSerializer, creation_status(created))
 
     @extend_schema(
         request=AgentEventSubscriptionInputSerializer,
@@ -247,7 +240,9 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
             source_ip=request.META.get("REMOTE_ADDR"),
             broker=ManagementClient.from_settings(),
         )
-        return self.respond(subscription, EventSubscriptionOutputSerializer, _status_for(created))
+        return self.respond(
+            subscription, EventSubscriptionOutputSerializer, creation_status(created)
+        )
 
     @extend_schema(responses={200: ConnectionEventOutputSerializer(many=True)})
     @action(detail=True, methods=["get"])
@@ -295,7 +290,7 @@ class AgentServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agen
             backend_type=data["backend_type"],
             backend_version=data.get("backend_version") or "",
         )
-        return self.respond(processor, AgentProcessorOutputSerializer, _status_for(created))
+        return self.respond(processor, AgentProcessorOutputSerializer, creation_status(created))
 
     @extend_schema(
         request=AgentServiceStatisticsInputSerializer, responses={200: AgentServiceOutputSerializer}
@@ -320,64 +315,6 @@ class AgentProcessorViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ag
         return AgentProcessor.objects.select_related("service__identity__offering__customer")
 
 
-@extend_schema(tags=["event-subscriptions"])
-class EventSubscriptionViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectViewSet
-):
-    serializer_class = EventSubscriptionOutputSerializer
-
-    def visible_queryset(self, user: User) -> QuerySet[EventSubscription]:
-        return list_visible_subscriptions(user)
-
-    def all_objects(self) -> QuerySet[EventSubscription]:
-        return EventSubscription.objects.select_related(
-            "user", "agent_identity__offering__customer"
-        )
-
-    @extend_schema(responses={204: None, 503: BROKER_UNAVAILABLE_RESPONSE})
-    def destroy(self, request: Request, uuid: str) -> Response:
-        subscription = self.get_object()
-        delete_event_subscription(subscription, broker=ManagementClient.from_settings())
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(
-        request=EventSubscriptionQueueInputSerializer,
-        responses={
-            200: EventSubscriptionQueueOutputSerializer,
-            201: EventSubscriptionQueueOutputSerializer,
-            503: BROKER_UNAVAILABLE_RESPONSE,
-        },
-    )
-    @action(detail=True, methods=["post"])
-    def create_queue(self, request: Request, uuid: str) -> Response:
-        """Get or create the queue for an offering and object type, declared on the broker."""
-        subscription = self.get_object()
-        data = validated_input(EventSubscriptionQueueInputSerializer, request.data)
-        offering = _resolve_queue_offering(subscription, data["offering_uuid"], request.user)  # type: ignore[arg-type]
-        queue, created = create_subscription_queue(
-            subscription,
-            offering=offering,
-            object_type=data["object_type"],
-            broker=ManagementClient.from_settings(),
-        )
-        return self.respond(queue, EventSubscriptionQueueOutputSerializer, _status_for(created))
-
-
-@extend_schema(tags=["event-subscription-queues"])
-class EventSubscriptionQueueViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectViewSet
-):
-    serializer_class = EventSubscriptionQueueOutputSerializer
-
-    def visible_queryset(self, user: User) -> QuerySet[EventSubscriptionQueue]:
-        return list_visible_subscription_queues(user)
-
-    def all_objects(self) -> QuerySet[EventSubscriptionQueue]:
-        return EventSubscriptionQueue.objects.select_related(
-            "event_subscription__user", "event_subscription__agent_identity", "offering"
-        )
-
-
 @extend_schema(tags=["users"])
 class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectViewSet):
     serializer_class = UserOutputSerializer
@@ -396,14 +333,3 @@ def _parse_uuid_param(value: str, *, name: str) -> UUID:
         return UUID(value)
     except ValueError as exc:
         raise ValidationError({name: ["Must be a valid UUID."]}) from exc
-
-
-def _resolve_queue_offering(
-    subscription: EventSubscription, offering_uuid: Any, user: User
-) -> Offering:
-    offering = find_offering(offering_uuid)
-    identity = subscription.agent_identity
-    is_own_offering = identity is not None and offering == identity.offering
-    if offering is None or not (is_own_offering or can_manage_offering_agents(user, offering)):
-        raise ValidationError({"offering_uuid": ["Offering not found."]})
-    return offering
