@@ -1,8 +1,9 @@
 """The errors services raise when they refuse a request: one family, mapped to HTTP once.
 
-Services raise these rather than DRF's exceptions, so they know nothing of HTTP and stay
-callable from commands and tests; `agentstats.api.errors.handle_api_exception` turns them
-into DRF's error shape. Broker failures have their own family (`rmq.exceptions`).
+Services (and the request parser) raise these rather than DRF's exceptions, so they know
+nothing of HTTP and stay callable from commands and tests;
+`agentstats.api.errors.handle_api_exception` turns them, and the broker's and the
+database's failures, into DRF's error shape.
 """
 
 from http import HTTPStatus
@@ -41,3 +42,19 @@ class Conflict(ServiceError):
     status = HTTPStatus.CONFLICT
     default_detail = "The request conflicts with the current state."
     default_code = "conflict"
+
+
+class PayloadTooLarge(ServiceError):
+    """The request body is over the size limit: 413."""
+
+    status = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+class Unavailable(ServiceError):
+    """Something this service needs (the broker, the database) cannot be asked: 503."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_detail = "A service this one needs is unavailable; try again shortly."
+    default_code = "unavailable"

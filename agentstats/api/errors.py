@@ -16,15 +16,12 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied, 
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from agentstats.api.exceptions import (
-    BrokerUnavailableError,
-    DatabaseUnavailableError,
-    RequestTooLargeError,
-)
-from agentstats.errors import ServiceError
+from agentstats.errors import PayloadTooLarge, ServiceError, Unavailable
 from rmq.exceptions import BrokerError
 
 logger = logging.getLogger(__name__)
+
+BROKER_UNAVAILABLE_DETAIL = "The message broker cannot be asked right now; try again shortly."
 
 
 def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -34,16 +31,10 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
         exc = NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = PermissionDenied()
-    elif isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        exc = RequestTooLargeError(f"The request body must be at most {limit} bytes.")
-    elif isinstance(exc, ServiceError):
-        exc = _to_api_exception(exc)
-    elif isinstance(exc, BrokerError):
-        exc = BrokerUnavailableError(detail=f"{BrokerUnavailableError.default_detail} ({exc})")
-    elif isinstance(exc, DatabaseError):
-        logger.error("database error: %s", type(exc).__name__)
-        exc = DatabaseUnavailableError()
+    else:
+        error = _as_service_error(exc)
+        if error is not None:
+            exc = _to_api_exception(error)
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, APIException):
         return response
@@ -51,6 +42,28 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
         codes = exc.get_codes()
         response.data["code"] = codes if isinstance(codes, str) else "error"
     return response
+
+
+def _as_service_error(exc: Exception) -> ServiceError | None:
+    """The project's error for an exception this handler answers itself, if it is one."""
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return PayloadTooLarge(f"The request body must be at most {limit} bytes.")
+    if isinstance(exc, BrokerError):
+        return Unavailable(f"{BROKER_UNAVAILABLE_DETAIL} ({exc})", code="broker_unavailable")
+    if isinstance(exc, DatabaseError):
+        logger.error("database error: %s", type(exc).__name__)
+        return describe_database_outage()
+    return None
+
+
+def describe_database_outage() -> Unavailable:
+    """The answer to a lost or refused database, wherever it is noticed."""
+    return Unavailable(
+        "The database is unavailable; try again shortly.", code="database_unavailable"
+    )
 
 
 def _to_api_exception(error: ServiceError) -> APIException:

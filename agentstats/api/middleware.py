@@ -6,6 +6,8 @@ from collections.abc import Callable
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from agentstats.api.errors import describe_database_outage
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,10 +24,5 @@ class DatabaseUnavailableMiddleware:
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
         logger.error("database unavailable: %s", type(exception).__name__)
-        return JsonResponse(
-            {
-                "detail": "The database is unavailable; try again shortly.",
-                "code": "database_unavailable",
-            },
-            status=503,
-        )
+        outage = describe_database_outage()
+        return JsonResponse({"detail": outage.detail, "code": outage.code}, status=outage.status)

@@ -7,7 +7,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from agentstats.api.exceptions import RequestTooLargeError
+from agentstats.errors import PayloadTooLarge
 
 
 class BoundedJSONParser(JSONParser):
@@ -23,7 +23,7 @@ class BoundedJSONParser(JSONParser):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
         if limit is not None and length > limit:
-            raise RequestTooLargeError(f"The request body must be at most {limit} bytes.")
+            raise PayloadTooLarge(f"The request body must be at most {limit} bytes.")
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
