@@ -218,7 +218,7 @@ DASHBOARD_REFRESH_SECONDS = _env_float("DASHBOARD_REFRESH_SECONDS", default=5.0)
 GC_THRESHOLDS = _env_gc_thresholds("GC_THRESHOLDS", default="50000,20,100")
 
 # The connection envelope's thresholds (seconds unless named otherwise); see
-# marketplace/connection_status.py for the rules they feed.
+# marketplace/envelope/status.py for the rules they feed.
 AGENT_HEALTHY_SEEN_SECONDS = _env_float("AGENT_HEALTHY_SEEN_SECONDS", default=600)
 AGENT_OFFLINE_AFTER_SECONDS = _env_float("AGENT_OFFLINE_AFTER_SECONDS", default=1800)
 AGENT_DEGRADED_WINDOW_SECONDS = _env_float("AGENT_DEGRADED_WINDOW_SECONDS", default=900)
