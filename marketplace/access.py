@@ -116,6 +116,19 @@ def find_offering(offering_uuid: UUID) -> Offering | None:
     return Offering.objects.select_related("customer").filter(uuid=offering_uuid).first()
 
 
+def find_queue_offering(
+    subscription: EventSubscription, offering_uuid: UUID, *, user: User
+) -> Offering | None:
+    """The offering a subscription may get a queue for: its agent's own, or one the user
+    manages; None for any other, as for one that does not exist."""
+    offering = find_offering(offering_uuid)
+    identity = subscription.agent_identity
+    is_own_offering = identity is not None and offering == identity.offering
+    if offering is None or not (is_own_offering or can_manage_offering_agents(user, offering)):
+        return None
+    return offering
+
+
 def identity_of_object(obj: object) -> AgentIdentity | None:
     """The agent an API object belongs to, if any."""
     if isinstance(obj, AgentIdentity):

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agentstats.api.permissions import is_global_reader
-from agentstats.api.serializers import ErrorOutputSerializer
+from agentstats.api.serializers import ErrorOutputSerializer, validated_input
 from agentstats.api.throttling import AgentWriteThrottle
 from agentstats.models import User
 from marketplace.access import can_manage_identity
@@ -34,7 +34,6 @@ from marketplace.envelope.serializers import (
 )
 from marketplace.envelope.services import record_agent_dispatch, record_agent_heartbeat
 from marketplace.models import AgentIdentity
-from marketplace.registration.views import validated_input
 
 NOT_FOUND = OpenApiResponse(ErrorOutputSerializer, description="No such agent in your scope.")
 

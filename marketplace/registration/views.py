@@ -18,13 +18,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from agentstats.api.permissions import is_global_reader
-from agentstats.api.serializers import ErrorOutputSerializer
+from agentstats.api.serializers import ErrorOutputSerializer, validated_input
 from agentstats.api.throttling import AgentWriteThrottle
 from agentstats.models import User
 from marketplace.access import (
     can_manage_offering_agents,
     can_register_identity,
     find_offering,
+    find_queue_offering,
     identity_of_object,
     is_agent_principal,
     list_visible_identities,
@@ -352,7 +353,9 @@ class EventSubscriptionViewSet(
         """Get or create the queue for an offering and object type, declared on the broker."""
         subscription = self.get_object()
         data = validated_input(EventSubscriptionQueueInputSerializer, request.data)
-        offering = _resolve_queue_offering(subscription, data["offering_uuid"], request.user)  # type: ignore[arg-type]
+        offering = find_queue_offering(subscription, data["offering_uuid"], user=request.user)  # type: ignore[arg-type]
+        if offering is None:
+            raise ValidationError({"offering_uuid": ["Offering not found."]})
         queue, created = create_subscription_queue(
             subscription,
             offering=offering,
@@ -390,26 +393,8 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectV
         return User.objects.all()
 
 
-def validated_input(serializer_class: type, data: Any, *, partial: bool = False) -> dict[str, Any]:
-    """Validate request data with an input serializer (400 with field errors if bad)."""
-    serializer = serializer_class(data=data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
 def _parse_uuid_param(value: str, *, name: str) -> UUID:
     try:
         return UUID(value)
     except ValueError as exc:
         raise ValidationError({name: ["Must be a valid UUID."]}) from exc
-
-
-def _resolve_queue_offering(
-    subscription: EventSubscription, offering_uuid: Any, user: User
-) -> Offering:
-    offering = find_offering(offering_uuid)
-    identity = subscription.agent_identity
-    is_own_offering = identity is not None and offering == identity.offering
-    if offering is None or not (is_own_offering or can_manage_offering_agents(user, offering)):
-        raise ValidationError({"offering_uuid": ["Offering not found."]})
-    return offering
