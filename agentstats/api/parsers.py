@@ -7,7 +7,7 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-from agentstats.api.errors import RequestTooLargeError
+from agentstats.api.exceptions import RequestTooLargeError
 
 
 class BoundedJSONParser(JSONParser):

@@ -49,10 +49,12 @@ from marketplace.registration.permissions import IsAgentManagerOrReader
 from marketplace.registration.serializers import (
     AgentEventSubscriptionInputSerializer,
     AgentIdentityInputSerializer,
+    AgentIdentityListQuerySerializer,
     AgentIdentityOutputSerializer,
     AgentProcessorInputSerializer,
     AgentProcessorOutputSerializer,
     AgentServiceInputSerializer,
+    AgentServiceListQuerySerializer,
     AgentServiceOutputSerializer,
     AgentServiceStatisticsInputSerializer,
     EventSubscriptionOutputSerializer,
@@ -143,13 +145,12 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
     serializer_class = AgentIdentityOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[AgentIdentity]:
+        query = validated_input(AgentIdentityListQuerySerializer, self.request.query_params)
         queryset = list_visible_identities(user)
-        params = self.request.query_params
-        if "name" in params:
-            queryset = queryset.filter(name=params["name"])
-        if "offering_uuid" in params:
-            offering_uuid = _parse_uuid_param(params["offering_uuid"], name="offering_uuid")
-            queryset = queryset.filter(offering__uuid=offering_uuid)
+        if "name" in query:
+            queryset = queryset.filter(name=query["name"])
+        if "offering_uuid" in query:
+            queryset = queryset.filter(offering__uuid=query["offering_uuid"])
         return queryset
 
     def all_objects(self) -> QuerySet[AgentIdentity]:
@@ -263,12 +264,10 @@ class AgentServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agen
     serializer_class = AgentServiceOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[AgentService]:
+        query = validated_input(AgentServiceListQuerySerializer, self.request.query_params)
         queryset = list_visible_services(user)
-        if "identity_uuid" in self.request.query_params:
-            identity_uuid = _parse_uuid_param(
-                self.request.query_params["identity_uuid"], name="identity_uuid"
-            )
-            queryset = queryset.filter(identity__uuid=identity_uuid)
+        if "identity_uuid" in query:
+            queryset = queryset.filter(identity__uuid=query["identity_uuid"])
         return queryset
 
     def all_objects(self) -> QuerySet[AgentService]:
@@ -391,10 +390,3 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectV
 
     def all_objects(self) -> QuerySet[User]:
         return User.objects.all()
-
-
-def _parse_uuid_param(value: str, *, name: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError as exc:
-        raise ValidationError({name: ["Must be a valid UUID."]}) from exc
