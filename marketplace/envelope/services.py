@@ -5,9 +5,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, Q, TextField, Value, When
 from django.db.models.functions import Coalesce, Greatest
@@ -99,7 +100,7 @@ class _Opening:
     peer_host: str
     transport: str
     connected_at: datetime
-    last_confirmed_at: datetime
+    last_confirmed_at: datetime | None
     reason: str
 
 
@@ -127,7 +128,7 @@ def record_connection_opened(event: ConnectionOpened, *, reason: str = "opened")
         peer_host=event.peer_host,
         transport=transport_of(event.protocol),
         connected_at=event.connected_at,
-        last_confirmed_at=event.connected_at,
+        last_confirmed_at=None,
         reason=reason,
     )
     opened, _ = _apply_connection_changes([opening], [])
@@ -142,14 +143,24 @@ def record_connection_closed(event: ConnectionClosed, *, reason: str = "closed")
 
 
 def reconcile_broker_connections(connections: Sequence[BrokerConnection], *, at: datetime) -> None:
-    """Make the recorded connections equal the broker's: one snapshot, fixed queries."""
+    """Make the recorded connections equal the broker's: one snapshot, fixed queries.
+
+    The management API lists a new connection seconds after the broker announced it, so
+    a connection recorded from that announcement and never listed yet is closed only
+    once OBSERVER_RECONCILE_GRACE_SECONDS have passed since it connected.
+    """
     subscriptions = _find_subscriptions([(c.user, c.vhost) for c in connections])
     live = {c.name: c for c in connections if (c.user, c.vhost) in subscriptions}
-    known = set(AgentBrokerConnection.objects.values_list("name", flat=True))
+    grace_start = at - timedelta(seconds=settings.OBSERVER_RECONCILE_GRACE_SECONDS)
+    recorded = list(
+        AgentBrokerConnection.objects.values_list("name", "connected_at", "last_confirmed_at")
+    )
     closings = [
         _Closing(name=name, node="", closed_at=at, reason="gone_at_reconcile")
-        for name in known - set(live)
+        for name, connected_at, last_confirmed_at in recorded
+        if name not in live and (last_confirmed_at is not None or connected_at <= grace_start)
     ]
+    known = {name for name, _, _ in recorded}
     openings = []
     for name, broker in live.items():
         subscription = subscriptions[(broker.user, broker.vhost)]
