@@ -146,7 +146,10 @@ def identity_of_object(obj: object) -> AgentIdentity | None:
 
 def is_agent_principal(user: User, identity: AgentIdentity) -> bool:
     """Whether the caller is the agent itself (its creator or its customer's owner), as
-    opposed to staff acting on it: only the agent's own calls count as it being seen."""
-    if identity.created_by_id == user.pk:
+    opposed to staff acting on it: only the agent's own calls count as it being seen.
+
+    Staff and support who created an agent (staff register agents for others) are still
+    acting on it; only as an owner of its customer do they count as the agent."""
+    if identity.created_by_id == user.pk and not is_global_reader(user):
         return True
     return identity.offering.customer.owners.filter(pk=user.pk).exists()

@@ -112,11 +112,14 @@ class AgentObjectViewSet(viewsets.GenericViewSet):
     def get_object(self) -> Any:
         instance = super().get_object()
         if self.request.method not in SAFE_METHODS:
-            identity = identity_of_object(instance)
-            user = self.request.user
-            if identity is not None and is_agent_principal(user, identity):  # type: ignore[arg-type]
-                touch_agent_last_seen(identity, at=timezone.now())
+            self.note_agent_call(identity_of_object(instance))
         return instance
+
+    def note_agent_call(self, identity: AgentIdentity | None) -> None:
+        """Refresh the agent's last_seen when the caller is the agent, not staff acting."""
+        user = self.request.user
+        if identity is not None and is_agent_principal(user, identity):  # type: ignore[arg-type]
+            touch_agent_last_seen(identity, at=timezone.now())
 
     def respond(self, instance: Any, serializer_class: type, code: int = 200) -> Response:
         serializer = serializer_class(instance, context=self.get_serializer_context())
@@ -179,7 +182,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
             actor=request.user,  # type: ignore[arg-type]
             fields=AgentIdentityFields.from_validated(data),
         )
-        touch_agent_last_seen(identity, at=timezone.now())
+        self.note_agent_call(identity)
         # The SDK accepts only 201 here, also when a concurrent registration won the race.
         return self.respond(identity, AgentIdentityOutputSerializer, status.HTTP_201_CREATED)
 
