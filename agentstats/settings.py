@@ -227,6 +227,10 @@ OBSERVER_STALE_AFTER_SECONDS = _env_float("OBSERVER_STALE_AFTER_SECONDS", defaul
 # How often the observer beats and re-checks every connection against the management API.
 OBSERVER_HEARTBEAT_SECONDS = _env_float("OBSERVER_HEARTBEAT_SECONDS", default=10)
 OBSERVER_RECONCILE_SECONDS = _env_float("OBSERVER_RECONCILE_SECONDS", default=60)
+# The management API lists a new connection 3-5 s after the broker announced it: a
+# connection recorded from that announcement and not listed yet is closed by a reconcile
+# only this long after it connected.
+OBSERVER_RECONCILE_GRACE_SECONDS = _env_float("OBSERVER_RECONCILE_GRACE_SECONDS", default=30)
 # AMQP URL the observer consumes RabbitMQ's event exchange with.
 RABBITMQ_AMQP_URL = os.environ.get("RABBITMQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 

@@ -124,6 +124,19 @@ def find_offering(offering_uuid: UUID) -> Offering | None:
     return Offering.objects.select_related("customer").filter(uuid=offering_uuid).first()
 
 
+def find_queue_offering(
+    subscription: EventSubscription, offering_uuid: UUID, *, user: User
+) -> Offering | None:
+    """The offering a subscription may get a queue for: its agent's own, or one the user
+    manages; None for any other, as for one that does not exist."""
+    offering = find_offering(offering_uuid)
+    identity = subscription.agent_identity
+    is_own_offering = identity is not None and offering == identity.offering
+    if offering is None or not (is_own_offering or can_manage_offering_agents(user, offering)):
+        return None
+    return offering
+
+
 def identity_of_object(obj: object) -> AgentIdentity | None:
     """The agent an API object belongs to, if any."""
     if isinstance(obj, AgentIdentity):
@@ -141,7 +154,10 @@ def identity_of_object(obj: object) -> AgentIdentity | None:
 
 def is_agent_principal(user: User, identity: AgentIdentity) -> bool:
     """Whether the caller is the agent itself (its creator or its customer's owner), as
-    opposed to staff acting on it: only the agent's own calls count as it being seen."""
-    if identity.created_by_id == user.pk:
+    opposed to staff acting on it: only the agent's own calls count as it being seen.
+
+    Staff and support who created an agent (staff register agents for others) are still
+    acting on it; only as an owner of its customer do they count as the agent."""
+    if identity.created_by_id == user.pk and not is_global_reader(user):
         return True
     return identity.offering.customer.owners.filter(pk=user.pk).exists()

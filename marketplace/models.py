@@ -242,7 +242,9 @@ class AgentBrokerConnection(models.Model):
     peer_host = models.CharField(max_length=255, blank=True, default="")
     transport = models.CharField(max_length=10, choices=AgentTransport.choices())
     connected_at = models.DateTimeField()
-    last_confirmed_at = models.DateTimeField()
+    # When a management-API snapshot last listed it; empty while it is known only from the
+    # broker's connection.created event (the management API lists a connection late).
+    last_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["connected_at", "id"]

@@ -4,7 +4,8 @@ Many pollers (support dashboards, monitoring) ask for the same picture. Within t
 they share one snapshot through the cache (Redis when CACHE_URL is set, so every worker
 shares it). When it has expired, one request takes a lock and fetches; the others wait
 for its result instead of asking the broker too (single flight). A failure is shared the
-same way, for a moment, so an outage is answered quickly. An expired snapshot is never
+same way, for a moment (BROKER_FAILURE_TTL), whether the broker refused or answered
+something unusable, so an outage is answered quickly. An expired snapshot is never
 served: once the broker is unreachable beyond the TTL, callers get BrokerError.
 """
 
@@ -12,12 +13,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NoReturn
 
 from django.conf import settings
 from django.core.cache import cache
 
 from rmq.client import ManagementClient
-from rmq.exceptions import BrokerUnavailable
+from rmq.exceptions import BrokerError, BrokerUnavailable
 from rmq.snapshot import fetch_broker_snapshot
 from rmq.types import BrokerSnapshot
 
@@ -30,6 +32,12 @@ WAIT_STEP_SECONDS = 0.02
 class _FailedSnapshot:
     message: str
     failed_at: float
+    # The failure's class, raised again to those who share it (a refusal, or an answer
+    # that could not be used).
+    error: type[BrokerError] = BrokerUnavailable
+
+    def reraise(self) -> NoReturn:
+        raise self.error(self.message)
 
 
 class SnapshotSource(StrEnum):
@@ -71,7 +79,7 @@ def wait_for_broker_snapshot(client: ManagementClient) -> SnapshotWait:
         if isinstance(cached, BrokerSnapshot):
             return SnapshotWait(cached, source, time.monotonic() - started)
         if isinstance(cached, _FailedSnapshot):
-            raise BrokerUnavailable(cached.message)
+            cached.reraise()
         token = uuid.uuid4().hex
         if cache.add(LOCK_KEY, token, timeout=fetch_bound):
             # The previous holder may have stored its snapshot and let go of the lock
@@ -80,7 +88,7 @@ def wait_for_broker_snapshot(client: ManagementClient) -> SnapshotWait:
             if stored is not None:
                 _release_lock(token)
                 if isinstance(stored, _FailedSnapshot):
-                    raise BrokerUnavailable(stored.message)
+                    stored.reraise()
                 return SnapshotWait(stored, SnapshotSource.WAITED, time.monotonic() - started)
             snapshot = _fetch_and_share(client, ttl=ttl, lock_token=token)
             return SnapshotWait(snapshot, SnapshotSource.FETCHED, time.monotonic() - started)
@@ -107,8 +115,9 @@ def _fetch_and_share(
 ) -> BrokerSnapshot:
     try:
         snapshot = fetch_broker_snapshot(client)
-    except BrokerUnavailable as exc:
-        cache.set(SNAPSHOT_KEY, _FailedSnapshot(str(exc), time.time()), timeout=ttl)
+    except BrokerError as exc:
+        # Garbage shares like a refusal: asking again at once would only get more of it.
+        cache.set(SNAPSHOT_KEY, _FailedSnapshot(str(exc), time.time(), type(exc)), timeout=ttl)
         raise
     else:
         cache.set(SNAPSHOT_KEY, snapshot, timeout=ttl)

@@ -10,13 +10,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from agentstats.errors import PayloadTooLarge, ServiceError, Unavailable
+from agentstats.errors import Conflict, InvalidInput, PayloadTooLarge, ServiceError, Unavailable
 from rmq.exceptions import BrokerError
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,12 @@ BROKER_UNAVAILABLE_DETAIL = "The message broker cannot be asked right now; try a
 
 def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map service refusals to their status, broker and database outages to 503s, and add
-    `code` to detail errors."""
+    `code` to detail errors.
+
+    Only a lost or refused database is an outage; a unique constraint that a concurrent
+    write won is a 409, and a value the database rejects is the client's 400. Any other
+    database error is a bug and stays a 500.
+    """
     if isinstance(exc, Http404):
         exc = NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -53,9 +58,15 @@ def _as_service_error(exc: Exception) -> ServiceError | None:
         return PayloadTooLarge(f"The request body must be at most {limit} bytes.")
     if isinstance(exc, BrokerError):
         return Unavailable(f"{BROKER_UNAVAILABLE_DETAIL} ({exc})", code="broker_unavailable")
-    if isinstance(exc, DatabaseError):
-        logger.error("database error: %s", type(exc).__name__)
+    if isinstance(exc, OperationalError | InterfaceError):
+        logger.error("database unavailable: %s", type(exc).__name__)
         return describe_database_outage()
+    if isinstance(exc, IntegrityError):
+        logger.warning("database conflict: %s", type(exc).__name__)
+        return Conflict("The request conflicts with a concurrent change; reload and retry.")
+    if isinstance(exc, DataError):
+        logger.warning("database rejected a value: %s", type(exc).__name__)
+        return InvalidInput("The request holds a value the database cannot store or compare.")
     return None
 
 

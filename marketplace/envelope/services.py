@@ -2,10 +2,13 @@
 and what the broker says (connections opened and closed, reconcile, observer beats)."""
 
 import uuid
-from collections.abc import Sequence
-from datetime import datetime
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, Q, TextField, Value, When
 from django.db.models.functions import Coalesce, Greatest
@@ -85,101 +88,194 @@ def _ensure_connection_state(identity: AgentIdentity) -> None:
         return  # a concurrent call created it
 
 
+@dataclass(frozen=True, slots=True)
+class _Opening:
+    """A connection to record as open, with the timeline event that says so."""
+
+    name: str
+    identity_id: int
+    subscription: EventSubscription
+    node: str
+    peer_host: str
+    transport: str
+    connected_at: datetime
+    last_confirmed_at: datetime | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Closing:
+    """A recorded connection to drop, with the timeline event that says so."""
+
+    name: str
+    node: str
+    closed_at: datetime
+    reason: str
+
+
 def record_connection_opened(event: ConnectionOpened, *, reason: str = "opened") -> bool:
     """Record a broker connection of one of an agent's subscriptions; False if not ours."""
     subscriptions = _find_subscriptions([(event.user, event.vhost)])
     subscription = subscriptions.get((event.user, event.vhost))
-    if subscription is None or subscription.agent_identity is None:
+    if subscription is None or subscription.agent_identity_id is None:
         return False
-    identity = subscription.agent_identity
-    # A protocol this service does not know is stored as no transport.
-    transport = AgentTransport.of_protocol(event.protocol) or ""
-    with transaction.atomic():
-        _lock_state(identity)
-        _, created = AgentBrokerConnection.objects.get_or_create(
-            name=event.name,
-            defaults={
-                "identity": identity,
-                "subscription": subscription,
-                "node": event.node,
-                "peer_host": event.peer_host,
-                "transport": transport,
-                "connected_at": event.connected_at,
-                "last_confirmed_at": event.connected_at,
-            },
-        )
-        if created:
-            AgentConnectionEvent.objects.create(
-                identity=identity,
-                kind=ConnectionEventKind.CONNECTED,
-                occurred_at=event.connected_at,
-                connection_name=event.name,
-                subscription_uuid=subscription.uuid,
-                node=event.node,
-                peer_host=event.peer_host,
-                transport=transport,
-                reason=reason,
-            )
-            _refresh_connection_state(identity, at=event.connected_at)
-    return created
+    opening = _Opening(
+        name=event.name,
+        identity_id=subscription.agent_identity_id,
+        subscription=subscription,
+        node=event.node,
+        peer_host=event.peer_host,
+        transport=AgentTransport.of_protocol(event.protocol) or "",
+        connected_at=event.connected_at,
+        last_confirmed_at=None,
+        reason=reason,
+    )
+    opened, _ = _apply_connection_changes([opening], [])
+    return event.name in opened
 
 
 def record_connection_closed(event: ConnectionClosed, *, reason: str = "closed") -> bool:
     """Record that a known agent connection closed; False if it was not known."""
-    connection = (
-        AgentBrokerConnection.objects.select_related("identity", "subscription")
-        .filter(name=event.name)
-        .first()
-    )
-    if connection is None:
-        return False
-    identity = connection.identity
-    with transaction.atomic():
-        _lock_state(identity)
-        deleted, _ = AgentBrokerConnection.objects.filter(pk=connection.pk).delete()
-        if deleted:
-            AgentConnectionEvent.objects.create(
-                identity=identity,
-                kind=ConnectionEventKind.DISCONNECTED,
-                occurred_at=event.closed_at,
-                connection_name=event.name,
-                subscription_uuid=connection.subscription.uuid,
-                node=event.node or connection.node,
-                peer_host=connection.peer_host,
-                transport=connection.transport,
-                reason=reason,
-            )
-            _refresh_connection_state(identity, at=event.closed_at)
-    return bool(deleted)
+    closing = _Closing(name=event.name, node=event.node, closed_at=event.closed_at, reason=reason)
+    _, closed = _apply_connection_changes([], [closing])
+    return event.name in closed
 
 
 def reconcile_broker_connections(connections: Sequence[BrokerConnection], *, at: datetime) -> None:
-    """Make the recorded connections equal the broker's: one snapshot, fixed queries."""
+    """Make the recorded connections equal the broker's: one snapshot, fixed queries.
+
+    The management API lists a new connection seconds after the broker announced it, so
+    a connection recorded from that announcement and never listed yet is closed only
+    once OBSERVER_RECONCILE_GRACE_SECONDS have passed since it connected.
+    """
     subscriptions = _find_subscriptions([(c.user, c.vhost) for c in connections])
     live = {c.name: c for c in connections if (c.user, c.vhost) in subscriptions}
-    known = set(AgentBrokerConnection.objects.values_list("name", flat=True))
-    for name in known - set(live):
-        record_connection_closed(
-            ConnectionClosed(name=name, node="", closed_at=at), reason="gone_at_reconcile"
-        )
-    for name in set(live) - known:
-        broker = live[name]
-        record_connection_opened(
-            ConnectionOpened(
+    grace_start = at - timedelta(seconds=settings.OBSERVER_RECONCILE_GRACE_SECONDS)
+    recorded = list(
+        AgentBrokerConnection.objects.values_list("name", "connected_at", "last_confirmed_at")
+    )
+    closings = [
+        _Closing(name=name, node="", closed_at=at, reason="gone_at_reconcile")
+        for name, connected_at, last_confirmed_at in recorded
+        if name not in live and (last_confirmed_at is not None or connected_at <= grace_start)
+    ]
+    known = {name for name, _, _ in recorded}
+    openings = []
+    for name, broker in live.items():
+        subscription = subscriptions[(broker.user, broker.vhost)]
+        if name in known or subscription.agent_identity_id is None:
+            continue
+        openings.append(
+            _Opening(
                 name=name,
-                user=broker.user,
-                vhost=broker.vhost,
+                identity_id=subscription.agent_identity_id,
+                subscription=subscription,
                 node=broker.node or "",
                 peer_host=broker.peer_host or "",
-                protocol=broker.protocol or "",
+                transport=AgentTransport.of_protocol(broker.protocol) or "",
                 connected_at=broker.connected_at or at,
-            ),
-            reason="found_at_reconcile",
+                last_confirmed_at=at,
+                reason="found_at_reconcile",
+            )
         )
+    _apply_connection_changes(openings, closings)
     confirmed = AgentBrokerConnection.objects.filter(name__in=list(live))
     confirmed.update(last_confirmed_at=at)
     ws_identities = confirmed.filter(transport=AgentTransport.WEB_STOMP).values("identity_id")
     AgentConnectionState.objects.filter(identity_id__in=ws_identities).update(ws_last_seen=at)
+
+
+def _apply_connection_changes(
+    openings: Sequence[_Opening], closings: Sequence[_Closing]
+) -> tuple[set[str], set[str]]:
+    """Record connections opened and closed, their timeline and each agent's state.
+
+    A fixed number of queries, however many connections and agents change. The states of
+    the agents concerned are locked first, so a concurrent writer of the same agent's
+    connections waits; returns the names actually opened and actually closed.
+    """
+    identity_ids = {opening.identity_id for opening in openings}
+    if closings:
+        identity_ids.update(
+            AgentBrokerConnection.objects.filter(
+                name__in=[closing.name for closing in closings]
+            ).values_list("identity_id", flat=True)
+        )
+    if not identity_ids:
+        return set(), set()
+    with transaction.atomic():
+        states = _lock_states(identity_ids)
+        current = {
+            conn.name: conn
+            for conn in AgentBrokerConnection.objects.select_related("subscription").filter(
+                Q(identity_id__in=identity_ids) | Q(name__in=[o.name for o in openings])
+            )
+        }
+        opened = [o for o in openings if o.name not in current]
+        closed = [(c, current[c.name]) for c in closings if c.name in current]
+        AgentBrokerConnection.objects.filter(name__in=[c.name for c, _ in closed]).delete()
+        AgentBrokerConnection.objects.bulk_create(
+            [_connection_of(opening) for opening in opened], ignore_conflicts=True
+        )
+        AgentConnectionEvent.objects.bulk_create(
+            [_opened_event(opening) for opening in opened]
+            + [_closed_event(closing, row) for closing, row in closed]
+        )
+        changed_at: dict[int, datetime] = {}
+        for opening in opened:
+            _note_latest(changed_at, opening.identity_id, opening.connected_at)
+        for closing, row in closed:
+            _note_latest(changed_at, row.identity_id, closing.closed_at)
+        _refresh_connection_states(
+            [states[pk] for pk in changed_at if pk in states], changed_at=changed_at
+        )
+    return {o.name for o in opened}, {c.name for c, _ in closed}
+
+
+def _connection_of(opening: _Opening) -> AgentBrokerConnection:
+    return AgentBrokerConnection(
+        name=opening.name,
+        identity_id=opening.identity_id,
+        subscription=opening.subscription,
+        node=opening.node,
+        peer_host=opening.peer_host,
+        transport=opening.transport,
+        connected_at=opening.connected_at,
+        last_confirmed_at=opening.last_confirmed_at,
+    )
+
+
+def _opened_event(opening: _Opening) -> AgentConnectionEvent:
+    return AgentConnectionEvent(
+        identity_id=opening.identity_id,
+        kind=ConnectionEventKind.CONNECTED,
+        occurred_at=opening.connected_at,
+        connection_name=opening.name,
+        subscription_uuid=opening.subscription.uuid,
+        node=opening.node,
+        peer_host=opening.peer_host,
+        transport=opening.transport,
+        reason=opening.reason,
+    )
+
+
+def _closed_event(closing: _Closing, row: AgentBrokerConnection) -> AgentConnectionEvent:
+    return AgentConnectionEvent(
+        identity_id=row.identity_id,
+        kind=ConnectionEventKind.DISCONNECTED,
+        occurred_at=closing.closed_at,
+        connection_name=closing.name,
+        subscription_uuid=row.subscription.uuid,
+        node=closing.node or row.node,
+        peer_host=row.peer_host,
+        transport=row.transport,
+        reason=closing.reason,
+    )
+
+
+def _note_latest(moments: dict[int, datetime], key: int, moment: datetime) -> None:
+    if key not in moments or moment > moments[key]:
+        moments[key] = moment
 
 
 def record_observer_beat(
@@ -200,12 +296,13 @@ def _find_subscriptions(
     users_and_vhosts: Sequence[tuple[str, str]],
 ) -> dict[tuple[str, str], EventSubscription]:
     """Subscriptions whose uuid hex is the broker user and whose owner's hex is the vhost."""
-    ids = {parsed for user, _ in users_and_vhosts if (parsed := _uuid_or_none(user))}
-    found = EventSubscription.objects.select_related("user", "agent_identity").filter(uuid__in=ids)
+    wanted = set(users_and_vhosts)
+    ids = {parsed for user, _ in wanted if (parsed := _uuid_or_none(user))}
+    found = EventSubscription.objects.select_related("user").filter(uuid__in=ids)
     return {
         (sub.uuid.hex, sub.user.uuid.hex): sub
         for sub in found
-        if (sub.uuid.hex, sub.user.uuid.hex) in set(users_and_vhosts)
+        if (sub.uuid.hex, sub.user.uuid.hex) in wanted
     }
 
 
@@ -218,25 +315,44 @@ def _uuid_or_none(value: str) -> uuid.UUID | None:
         return None
 
 
-def _lock_state(identity: AgentIdentity) -> AgentConnectionState:
-    _ensure_connection_state(identity)
-    return AgentConnectionState.objects.select_for_update().get(identity=identity)
+def _lock_states(identity_ids: set[int]) -> dict[int, AgentConnectionState]:
+    """Create the agents' state rows that are missing, then lock them all, in pk order."""
+    AgentConnectionState.objects.bulk_create(
+        [AgentConnectionState(identity_id=pk) for pk in sorted(identity_ids)],
+        ignore_conflicts=True,
+    )
+    locked = (
+        AgentConnectionState.objects.select_for_update()
+        .filter(identity_id__in=identity_ids)
+        .order_by("identity_id")
+    )
+    return {state.identity_id: state for state in locked}
 
 
-def _refresh_connection_state(identity: AgentIdentity, *, at: datetime) -> None:
-    open_connections = list(identity.broker_connections.order_by("connected_at", "id"))
-    if not open_connections:
-        # The transport stays as the last one used; no node holds a connection now.
-        AgentConnectionState.objects.filter(identity=identity).update(
-            connected_since=None, owner_pod=""
-        )
+def _refresh_connection_states(
+    states: Sequence[AgentConnectionState], *, changed_at: Mapping[int, datetime]
+) -> None:
+    """Derive connected_since, owner_pod, transport and ws_last_seen from the open
+    connections, for locked states, in two queries."""
+    if not states:
         return
-    latest = open_connections[-1]
-    changes: dict[str, Any] = {
-        "connected_since": open_connections[0].connected_at,
-        "owner_pod": latest.node,
-        "transport": latest.transport,
-    }
-    if any(conn.transport == AgentTransport.WEB_STOMP for conn in open_connections):
-        changes["ws_last_seen"] = at
-    AgentConnectionState.objects.filter(identity=identity).update(**changes)
+    open_by_identity: dict[int, list[AgentBrokerConnection]] = defaultdict(list)
+    for conn in AgentBrokerConnection.objects.filter(
+        identity_id__in=[state.identity_id for state in states]
+    ).order_by("connected_at", "id"):
+        open_by_identity[conn.identity_id].append(conn)
+    for state in states:
+        open_connections = open_by_identity[state.identity_id]
+        if not open_connections:
+            # The transport stays as the last one used; no node holds a connection now.
+            state.connected_since, state.owner_pod = None, ""
+            continue
+        latest = open_connections[-1]
+        state.connected_since = open_connections[0].connected_at
+        state.owner_pod = latest.node
+        state.transport = latest.transport
+        if any(conn.transport == AgentTransport.WEB_STOMP for conn in open_connections):
+            state.ws_last_seen = changed_at[state.identity_id]
+    AgentConnectionState.objects.bulk_update(
+        states, ["connected_since", "owner_pod", "transport", "ws_last_seen"]
+    )

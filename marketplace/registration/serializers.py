@@ -269,6 +269,21 @@ class EventSubscriptionQueueInputSerializer(serializers.Serializer):
     object_type = serializers.ChoiceField(choices=ObservableObjectType.choices())
 
 
+# --- list filters -----------------------------------------------------------------------
+
+
+class AgentIdentityListQuerySerializer(serializers.Serializer):
+    """The identity list's filters; CharField refuses a NUL character, which PostgreSQL
+    cannot compare, so `?name=%00` is a 400 here rather than a database error."""
+
+    name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    offering_uuid = serializers.UUIDField(required=False)
+
+
+class AgentServiceListQuerySerializer(serializers.Serializer):
+    identity_uuid = serializers.UUIDField(required=False)
+
+
 def _has_nul_character(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from agentstats.errors import InvalidInput
+from agentstats.errors import Conflict, InvalidInput
 from agentstats.models import User
 from marketplace.models import (
     AgentIdentity,
@@ -98,16 +98,31 @@ def register_agent_identity(
 def update_agent_identity(
     identity: AgentIdentity, *, offering: Offering, fields: AgentIdentityFields
 ) -> AgentIdentity:
-    """Overwrite an agent's reported fields (PUT); name and offering stay unique."""
-    clash = AgentIdentity.objects.filter(offering=offering, name=fields.name).exclude(
-        pk=identity.pk
-    )
-    if clash.exists():
-        raise InvalidInput("This offering already has an agent with this name.", field="name")
-    identity.offering = offering
-    _apply_identity_fields(identity, fields)
-    identity.name = fields.name
-    identity.save()
+    """Overwrite an agent's reported fields (PUT); name and offering stay unique.
+
+    The target offering is locked as registration locks it, so two renames to one name
+    cannot both pass the check. A writer that takes no lock (the admin) can still win the
+    unique constraint between the check and the save: that is a Conflict (409), and
+    nothing is written.
+    """
+    try:
+        with transaction.atomic():
+            Offering.objects.select_for_update().filter(pk=offering.pk).first()
+            clash = AgentIdentity.objects.filter(offering=offering, name=fields.name).exclude(
+                pk=identity.pk
+            )
+            if clash.exists():
+                raise InvalidInput(
+                    "This offering already has an agent with this name.", field="name"
+                )
+            identity.offering = offering
+            _apply_identity_fields(identity, fields)
+            identity.name = fields.name
+            identity.save()
+    except IntegrityError as exc:
+        raise Conflict(
+            "Another agent of this offering took this name meanwhile; reload and retry."
+        ) from exc
     return identity
 
 

@@ -1,7 +1,5 @@
 """The event subscription endpoints: their queues are declared on the broker as they are made."""
 
-from typing import Any
-
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -13,12 +11,11 @@ from rest_framework.response import Response
 from agentstats.api.validation import validated_input
 from agentstats.models import User
 from marketplace.access import (
-    can_manage_offering_agents,
-    find_offering,
+    find_queue_offering,
     list_visible_subscription_queues,
     list_visible_subscriptions,
 )
-from marketplace.models import EventSubscription, EventSubscriptionQueue, Offering
+from marketplace.models import EventSubscription, EventSubscriptionQueue
 from marketplace.registration.serializers import (
     EventSubscriptionOutputSerializer,
     EventSubscriptionQueueInputSerializer,
@@ -66,7 +63,9 @@ class EventSubscriptionViewSet(
         """Get or create the queue for an offering and object type, declared on the broker."""
         subscription = self.get_object()
         data = validated_input(EventSubscriptionQueueInputSerializer, request.data)
-        offering = _resolve_queue_offering(subscription, data["offering_uuid"], request.user)  # type: ignore[arg-type]
+        offering = find_queue_offering(subscription, data["offering_uuid"], user=request.user)  # type: ignore[arg-type]
+        if offering is None:
+            raise ValidationError({"offering_uuid": ["Offering not found."]})
         queue, created = create_subscription_queue(
             subscription,
             offering=offering,
@@ -89,14 +88,3 @@ class EventSubscriptionQueueViewSet(
         return EventSubscriptionQueue.objects.select_related(
             "event_subscription__user", "event_subscription__agent_identity", "offering"
         )
-
-
-def _resolve_queue_offering(
-    subscription: EventSubscription, offering_uuid: Any, user: User
-) -> Offering:
-    offering = find_offering(offering_uuid)
-    identity = subscription.agent_identity
-    is_own_offering = identity is not None and offering == identity.offering
-    if offering is None or not (is_own_offering or can_manage_offering_agents(user, offering)):
-        raise ValidationError({"offering_uuid": ["Offering not found."]})
-    return offering

@@ -45,10 +45,12 @@ from marketplace.registration.permissions import IsAgentManagerOrReader
 from marketplace.registration.serializers import (
     AgentEventSubscriptionInputSerializer,
     AgentIdentityInputSerializer,
+    AgentIdentityListQuerySerializer,
     AgentIdentityOutputSerializer,
     AgentProcessorInputSerializer,
     AgentProcessorOutputSerializer,
     AgentServiceInputSerializer,
+    AgentServiceListQuerySerializer,
     AgentServiceOutputSerializer,
     AgentServiceStatisticsInputSerializer,
     EventSubscriptionOutputSerializer,
@@ -103,11 +105,14 @@ class AgentObjectViewSet(viewsets.GenericViewSet):
     def get_object(self) -> Any:
         instance = super().get_object()
         if self.request.method not in SAFE_METHODS:
-            identity = identity_of_object(instance)
-            user = self.request.user
-            if identity is not None and is_agent_principal(user, identity):  # type: ignore[arg-type]
-                touch_agent_last_seen(identity, at=timezone.now())
+            self.note_agent_call(identity_of_object(instance))
         return instance
+
+    def note_agent_call(self, identity: AgentIdentity | None) -> None:
+        """Refresh the agent's last_seen when the caller is the agent, not staff acting."""
+        user = self.request.user
+        if identity is not None and is_agent_principal(user, identity):  # type: ignore[arg-type]
+            touch_agent_last_seen(identity, at=timezone.now())
 
     def respond(self, instance: Any, serializer_class: type, code: int = 200) -> Response:
         serializer = serializer_class(instance, context=self.get_serializer_context())
@@ -136,13 +141,12 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
     serializer_class = AgentIdentityOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[AgentIdentity]:
+        query = validated_input(AgentIdentityListQuerySerializer, self.request.query_params)
         queryset = list_visible_identities(user)
-        params = self.request.query_params
-        if "name" in params:
-            queryset = queryset.filter(name=params["name"])
-        if "offering_uuid" in params:
-            offering_uuid = _parse_uuid_param(params["offering_uuid"], name="offering_uuid")
-            queryset = queryset.filter(offering__uuid=offering_uuid)
+        if "name" in query:
+            queryset = queryset.filter(name=query["name"])
+        if "offering_uuid" in query:
+            queryset = queryset.filter(offering__uuid=query["offering_uuid"])
         return queryset
 
     def all_objects(self) -> QuerySet[AgentIdentity]:
@@ -171,7 +175,7 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
             actor=request.user,  # type: ignore[arg-type]
             fields=AgentIdentityFields.from_validated(data),
         )
-        touch_agent_last_seen(identity, at=timezone.now())
+        self.note_agent_call(identity)
         # The SDK accepts only 201 here, also when a concurrent registration won the race.
         return self.respond(identity, AgentIdentityOutputSerializer, status.HTTP_201_CREATED)
 
@@ -258,12 +262,10 @@ class AgentServiceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Agen
     serializer_class = AgentServiceOutputSerializer
 
     def visible_queryset(self, user: User) -> QuerySet[AgentService]:
+        query = validated_input(AgentServiceListQuerySerializer, self.request.query_params)
         queryset = list_visible_services(user)
-        if "identity_uuid" in self.request.query_params:
-            identity_uuid = _parse_uuid_param(
-                self.request.query_params["identity_uuid"], name="identity_uuid"
-            )
-            queryset = queryset.filter(identity__uuid=identity_uuid)
+        if "identity_uuid" in query:
+            queryset = queryset.filter(identity__uuid=query["identity_uuid"])
         return queryset
 
     def all_objects(self) -> QuerySet[AgentService]:
@@ -326,10 +328,3 @@ class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, AgentObjectV
 
     def all_objects(self) -> QuerySet[User]:
         return User.objects.all()
-
-
-def _parse_uuid_param(value: str, *, name: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError as exc:
-        raise ValidationError({name: ["Must be a valid UUID."]}) from exc
