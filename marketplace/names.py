@@ -27,7 +27,9 @@ class LabelledChoice(StrEnum):
 
 
 class ObservableObjectType(LabelledChoice):
-    """Kinds of marketplace objects whose events an agent subscribes to."""
+    """Kinds of marketplace objects whose events an agent subscribes to: every value of
+    `waldur-api-client` 8.1.3's ObservableObjectTypeEnum (8.1.2, which agent 1.0.7 runs
+    with, lacks call, proposal, service_provider_account, service_provider_project_group)."""
 
     ORDER = "order"
     RESOURCE = "resource"
@@ -37,6 +39,16 @@ class ObservableObjectType(LabelledChoice):
     SERVICE_ACCOUNT = "service_account"
     COURSE_ACCOUNT = "course_account"
     RESOURCE_PERIODIC_LIMITS = "resource_periodic_limits"
+    RESOURCE_API_KEY_ROTATION = "resource_api_key_rotation"
+    OFFERING_RESOURCES_SYNC = "offering_resources_sync"
+    RESOURCE_END_DATE_CHANGE_REQUEST = "resource_end_date_change_request"
+    USER_PROFILE = "user_profile"
+    USER_SSH_KEY = "user_ssh_key"
+    USER_LIFECYCLE = "user_lifecycle"
+    CALL = "call"
+    PROPOSAL = "proposal"
+    SERVICE_PROVIDER_ACCOUNT = "service_provider_account"
+    SERVICE_PROVIDER_PROJECT_GROUP = "service_provider_project_group"
 
 
 class AgentServiceState(LabelledChoice):
@@ -144,6 +156,43 @@ class ConnectionEventKind(LabelledChoice):
 
     CONNECTED = "connected"
     DISCONNECTED = "disconnected"
+
+
+class AuthKind(LabelledChoice):
+    """How the caller that registered an event consumer authenticated (upstream's set:
+    this service issues API tokens and sessions; pat and oidc are never recorded here)."""
+
+    TOKEN = "token"  # noqa: S105 (a kind of credential, not one)
+    PAT = "pat"
+    SESSION = "session"
+    OIDC = "oidc"
+    UNKNOWN = "unknown"
+
+
+class AuthorizedVia(LabelledChoice):
+    """Which right let the caller register an agent's event consumer."""
+
+    STAFF = "staff"
+    SUPPORT = "support"
+    CUSTOMER_OWNER = "customer_owner"
+    OFFERING_MANAGER = "offering_manager"
+    IDENTITY_MANAGER = "identity_manager"
+    SCOPE_ROLE = "scope_role"
+    SELF = "self"
+
+
+class LogLevel(LabelledChoice):
+    """The level of a log line an agent ships (Python's logging names)."""
+
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+    CRITICAL = "CRITICAL"
+
+
+# Levels whose latest line the envelope and the dashboard show: what went wrong last.
+ALERTING_LOG_LEVELS: tuple[LogLevel, ...] = (LogLevel.ERROR, LogLevel.CRITICAL)
 
 
 # The agent_type every connection envelope reports: this service knows only one kind.

@@ -1,13 +1,15 @@
-"""Subscription queue names, `subscription_<sub hex>_offering_<offering hex>_<object type>`.
+"""Queue names: a legacy subscription's `subscription_<sub hex>_offering_<offering hex>_<type>`
+and a unified event consumer's `consumer_<consumer hex>`.
 
-The one place that formats them, parses them and builds the broker permission that
-confines a subscription's user to its own queues. Pure: no HTTP, no project code.
+The one place that formats them, parses them and builds the broker permissions that
+confine a broker user to its own queues. Pure: no HTTP, no project code.
 """
 
 import re
 from dataclasses import dataclass
 
 SUBSCRIPTION_QUEUE_PREFIX = "subscription_"
+CONSUMER_QUEUE_PREFIX = "consumer_"
 _HEX32 = "[0-9a-f]{32}"
 _SUBSCRIPTION_QUEUE = re.compile(
     rf"^{SUBSCRIPTION_QUEUE_PREFIX}(?P<sub>{_HEX32})_offering_(?P<offering>{_HEX32})"
@@ -59,3 +61,18 @@ def build_subscription_queue_pattern(subscription_hex: str) -> str:
     declares, while parsing accepts any name the broker lists.
     """
     return rf"^{SUBSCRIPTION_QUEUE_PREFIX}{re.escape(subscription_hex)}_offering_{_HEX32}_[a-z_]+$"
+
+
+def format_consumer_queue_name(consumer_hex: str) -> str:
+    """Return the unified queue of one event consumer (waldur-site-agent 1.0.7+)."""
+    return f"{CONSUMER_QUEUE_PREFIX}{consumer_hex}"
+
+
+def is_consumer_queue_name(name: str) -> bool:
+    """Whether a queue is named like an event consumer's (its kind is then "consumer")."""
+    return re.fullmatch(rf"{CONSUMER_QUEUE_PREFIX}{_HEX32}", name) is not None
+
+
+def build_consumer_queue_pattern(consumer_hex: str) -> str:
+    """Return the permission regex that matches exactly one event consumer's queue."""
+    return rf"^{re.escape(format_consumer_queue_name(consumer_hex))}$"

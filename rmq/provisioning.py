@@ -1,19 +1,37 @@
-"""Create (idempotently) the broker side of an event subscription: vhost, user, queues."""
+"""Create (idempotently) the broker side of an agent: vhost, users, permissions, queues."""
 
 from rmq.client import ManagementClient
-from rmq.naming import build_subscription_queue_pattern
+from rmq.naming import (
+    build_consumer_queue_pattern,
+    build_subscription_queue_pattern,
+    format_consumer_queue_name,
+)
+
+# Upstream Waldur's arguments for a consumer queue: messages live an hour, at most 10,000
+# wait, and overflow or expiry dead-letters them to waldur.dlq.messages.
+CONSUMER_QUEUE_ARGUMENTS = {
+    "x-message-ttl": 3_600_000,
+    "x-max-length": 10_000,
+    "x-overflow": "reject-publish-dlx",
+    "x-dead-letter-exchange": "",
+    "x-dead-letter-routing-key": "waldur.dlq.messages",
+}
+
+
+def provision_vhost(client: ManagementClient, *, vhost: str) -> None:
+    """Ensure an owner's vhost exists and the service may declare queues in it."""
+    client.put(["vhosts", vhost], body={})
+    client.put(
+        ["permissions", vhost, client.user],
+        body={"configure": ".*", "write": ".*", "read": ".*"},
+    )
 
 
 def provision_subscription_access(
     client: ManagementClient, *, vhost: str, username: str, password: str
 ) -> None:
     """Ensure the vhost, the subscription's user and its queue-only permissions exist."""
-    client.put(["vhosts", vhost], body={})
-    # The service itself declares queues in the vhost through the management API.
-    client.put(
-        ["permissions", vhost, client.user],
-        body={"configure": ".*", "write": ".*", "read": ".*"},
-    )
+    provision_vhost(client, vhost=vhost)
     client.put(["users", username], body={"password": password, "tags": ""})
     pattern = build_subscription_queue_pattern(username)
     client.put(
@@ -31,4 +49,31 @@ def declare_subscription_queue(client: ManagementClient, *, vhost: str, name: st
 
 def delete_subscription_user(client: ManagementClient, *, username: str) -> None:
     """Remove a subscription's broker user (its connections are closed by the broker)."""
+    client.delete(["users", username])
+
+
+def provision_consumer(
+    client: ManagementClient, *, vhost: str, username: str, password: str, consumer_hex: str
+) -> None:
+    """Ensure an event consumer's vhost, queue, user and read-only permission exist.
+
+    The queue is declared before the user may read it: the agent subscribes to
+    `/amq/queue/<queue>`, which declares nothing. The user may configure and write
+    nothing, and read only its own queue; the password is set again on every call.
+    """
+    queue = format_consumer_queue_name(consumer_hex)
+    provision_vhost(client, vhost=vhost)
+    client.put(
+        ["queues", vhost, queue],
+        body={"durable": True, "auto_delete": False, "arguments": CONSUMER_QUEUE_ARGUMENTS},
+    )
+    client.put(["users", username], body={"password": password, "tags": ""})
+    client.put(
+        ["permissions", vhost, username],
+        body={"configure": "^$", "write": "^$", "read": build_consumer_queue_pattern(consumer_hex)},
+    )
+
+
+def delete_broker_user(client: ManagementClient, *, username: str) -> None:
+    """Remove a broker user (the broker closes its connections)."""
     client.delete(["users", username])

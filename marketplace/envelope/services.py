@@ -265,7 +265,7 @@ def _closed_event(closing: _Closing, row: AgentBrokerConnection) -> AgentConnect
         kind=ConnectionEventKind.DISCONNECTED,
         occurred_at=closing.closed_at,
         connection_name=closing.name,
-        subscription_uuid=row.subscription.uuid,
+        subscription_uuid=row.subscription.uuid if row.subscription else None,
         node=closing.node or row.node,
         peer_host=row.peer_host,
         transport=row.transport,

@@ -1,28 +1,12 @@
-"""The marketplace domain: tenants, offerings and the site agents attached to them."""
-
-import uuid
+"""Tenants, offerings and the site agents attached to them: identities, services,
+processors, legacy event subscriptions and their queues."""
 
 from django.conf import settings
 from django.db import models
 
-from marketplace.names import (
-    AgentServiceState,
-    AgentTransport,
-    ConnectionEventKind,
-    ObservableObjectType,
-)
+from marketplace.models.base import TimestampedModel
+from marketplace.names import AgentServiceState, ObservableObjectType
 from rmq.naming import format_queue_name
-
-
-class TimestampedModel(models.Model):
-    """A row with a public uuid and creation/modification times."""
-
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    created = models.DateTimeField(auto_now_add=True)
-    modified = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        abstract = True
 
 
 class Customer(TimestampedModel):
@@ -46,6 +30,11 @@ class Offering(TimestampedModel):
     name = models.CharField(max_length=150)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="offerings")
     type = models.CharField(max_length=100, default="Marketplace.Slurm")
+    # What the agent's processors read from the provider offering: accounting components
+    # (upstream's OfferingComponent fields), cluster partitions and plugin options.
+    components = models.JSONField(default=list, blank=True)
+    partitions = models.JSONField(default=list, blank=True)
+    plugin_options = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name", "id"]
@@ -194,104 +183,3 @@ class EventSubscriptionQueue(TimestampedModel):
     @property
     def vhost(self) -> str:
         return self.event_subscription.user.uuid.hex
-
-
-class AgentConnectionState(models.Model):
-    """The agent's live connection state: the single row the connection envelope reads.
-
-    Kept current by the agent's own API calls (last_seen, dispatches, heartbeats) and by
-    the connection observer (broker connections, from RabbitMQ's event exchange).
-    """
-
-    identity = models.OneToOneField(
-        AgentIdentity, on_delete=models.CASCADE, related_name="connection_state"
-    )
-    last_seen = models.DateTimeField(null=True, blank=True)
-    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
-    connected_since = models.DateTimeField(null=True, blank=True)
-    ws_last_seen = models.DateTimeField(null=True, blank=True)
-    owner_pod = models.CharField(max_length=255, blank=True, default="")
-    transport = models.CharField(
-        max_length=10, choices=AgentTransport.choices(), blank=True, default=""
-    )
-    last_dispatch_at = models.DateTimeField(null=True, blank=True)
-    last_dispatch_failed_at = models.DateTimeField(null=True, blank=True)
-    dispatches_succeeded = models.PositiveBigIntegerField(default=0)
-    dispatches_failed = models.PositiveBigIntegerField(default=0)
-    last_dispatch_error = models.TextField(blank=True, default="")
-    modified = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["identity_id"]
-
-    def __str__(self) -> str:
-        return f"connection state of {self.identity_id}"
-
-
-class AgentBrokerConnection(models.Model):
-    """A broker connection that is open now, logged in as one of an agent's subscriptions."""
-
-    name = models.CharField(max_length=255, unique=True)
-    identity = models.ForeignKey(
-        AgentIdentity, on_delete=models.CASCADE, related_name="broker_connections"
-    )
-    subscription = models.ForeignKey(
-        EventSubscription, on_delete=models.CASCADE, related_name="broker_connections"
-    )
-    node = models.CharField(max_length=255, blank=True, default="")
-    peer_host = models.CharField(max_length=255, blank=True, default="")
-    transport = models.CharField(max_length=10, choices=AgentTransport.choices())
-    connected_at = models.DateTimeField()
-    # When a management-API snapshot last listed it; empty while it is known only from the
-    # broker's connection.created event (the management API lists a connection late).
-    last_confirmed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["connected_at", "id"]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class AgentConnectionEvent(models.Model):
-    """One entry of an agent's durable connect/disconnect timeline."""
-
-    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    identity = models.ForeignKey(
-        AgentIdentity, on_delete=models.CASCADE, related_name="connection_events"
-    )
-    kind = models.CharField(max_length=20, choices=ConnectionEventKind.choices())
-    occurred_at = models.DateTimeField()
-    connection_name = models.CharField(max_length=255)
-    subscription_uuid = models.UUIDField(null=True, blank=True)
-    node = models.CharField(max_length=255, blank=True, default="")
-    peer_host = models.CharField(max_length=255, blank=True, default="")
-    transport = models.CharField(max_length=10, choices=AgentTransport.choices(), blank=True)
-    reason = models.CharField(max_length=100)
-    recorded_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-occurred_at", "-id"]
-        indexes = [
-            models.Index(fields=["identity", "occurred_at"], name="connection_event_timeline")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.connection_name}"
-
-
-class ObserverStatus(models.Model):
-    """The connection observer's own liveness and its view of the broker (one row)."""
-
-    name = models.CharField(max_length=50, unique=True, default="default")
-    last_beat_at = models.DateTimeField(null=True, blank=True)
-    last_reconciled_at = models.DateTimeField(null=True, blank=True)
-    is_broker_available = models.BooleanField(default=False)
-    last_error = models.CharField(max_length=500, blank=True, default="")
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name_plural = "observer status"
-
-    def __str__(self) -> str:
-        return self.name

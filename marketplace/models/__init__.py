@@ -1,0 +1,37 @@
+"""The marketplace domain's rows, one module per part of it."""
+
+from marketplace.models.agents import (
+    AgentIdentity,
+    AgentProcessor,
+    AgentService,
+    Customer,
+    EventSubscription,
+    EventSubscriptionQueue,
+    Offering,
+)
+from marketplace.models.base import TimestampedModel
+from marketplace.models.connections import (
+    AgentBrokerConnection,
+    AgentConnectionEvent,
+    AgentConnectionState,
+    ObserverStatus,
+)
+from marketplace.models.consumers import EventConsumer
+from marketplace.models.logs import AgentLog
+
+__all__ = [
+    "AgentBrokerConnection",
+    "AgentConnectionEvent",
+    "AgentConnectionState",
+    "AgentIdentity",
+    "AgentLog",
+    "AgentProcessor",
+    "AgentService",
+    "Customer",
+    "EventConsumer",
+    "EventSubscription",
+    "EventSubscriptionQueue",
+    "ObserverStatus",
+    "Offering",
+    "TimestampedModel",
+]
