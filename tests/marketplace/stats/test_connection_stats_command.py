@@ -43,7 +43,7 @@ MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 CONNECTIONS_URL = f"{MANAGEMENT}/api/connections"
 QUEUES_URL = f"{MANAGEMENT}/api/queues"
 CONSUMERS_URL = f"{MANAGEMENT}/api/consumers"
-MANAGE_PY = Path(__file__).resolve().parents[2] / "manage.py"
+MANAGE_PY = Path(__file__).resolve().parents[3] / "manage.py"
 SECRET = "pw-Zq8-never-echo-this"
 
 

@@ -43,7 +43,7 @@ MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 CONNECTIONS_URL = f"{MANAGEMENT}/api/connections"
 QUEUES_URL = f"{MANAGEMENT}/api/queues"
 CONSUMERS_URL = f"{MANAGEMENT}/api/consumers"
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rabbitmq"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rabbitmq"
 
 # Identifiers of the captured responses.
 OWNER_VHOST = UUID("9a2b386ca3464aee9f313c0f20518f57")
