@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from rmq.client import ManagementClient
+from rmq.clock import current_clock
 from rmq.exceptions import BrokerUnavailable
 from rmq.snapshot import fetch_broker_snapshot
 from rmq.types import BrokerSnapshot
@@ -94,10 +95,11 @@ def wait_for_broker_snapshot(client: ManagementClient) -> SnapshotWait:
 
 def _read_fresh(ttl: float) -> BrokerSnapshot | _FailedSnapshot | None:
     cached = cache.get(SNAPSHOT_KEY)
-    if isinstance(cached, BrokerSnapshot) and time.time() - cached.taken_at.timestamp() < ttl:
+    now = current_clock().time()
+    if isinstance(cached, BrokerSnapshot) and now - cached.taken_at.timestamp() < ttl:
         return cached
     failure_ttl = min(ttl, settings.BROKER_FAILURE_TTL)
-    if isinstance(cached, _FailedSnapshot) and time.time() - cached.failed_at < failure_ttl:
+    if isinstance(cached, _FailedSnapshot) and now - cached.failed_at < failure_ttl:
         return cached
     return None
 
@@ -108,7 +110,7 @@ def _fetch_and_share(
     try:
         snapshot = fetch_broker_snapshot(client)
     except BrokerUnavailable as exc:
-        cache.set(SNAPSHOT_KEY, _FailedSnapshot(str(exc), time.time()), timeout=ttl)
+        cache.set(SNAPSHOT_KEY, _FailedSnapshot(str(exc), current_clock().time()), timeout=ttl)
         raise
     else:
         cache.set(SNAPSHOT_KEY, snapshot, timeout=ttl)

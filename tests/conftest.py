@@ -2,6 +2,7 @@
 
 import os
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -15,12 +16,14 @@ from rest_framework.test import APIClient
 
 from agentstats.models import User
 from marketplace.models import EventSubscription
+from rmq.clock import use_clock
 from tests.factories import (
     AgentIdentityFactory,
     CustomerFactory,
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.clock import FakeClock
 
 IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -44,6 +47,14 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[FakeClock]:
+    """The app's wall clock (rmq.clock), stopped at the real time of now; tests move it."""
+    clock = FakeClock(datetime.now(UTC))
+    with use_clock(clock):
+        yield clock
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 from django.db import connection
@@ -41,6 +41,7 @@ from tests.factories import (
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.clock import FakeClock
 
 GET_CONNECTION = "/api/agents/get_connection/"
 GET_STATS = "/api/agents/get_connection_stats/"
@@ -63,19 +64,6 @@ NOT_AUTHENTICATED = {
     "code": "not_authenticated",
 }
 NOT_MANAGER = {"detail": "You do not manage this agent.", "code": "permission_denied"}
-
-
-@dataclass
-class Clock:
-    """What django.utils.timezone.now answers while a test runs."""
-
-    now: datetime
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-    def ago(self, seconds: float) -> datetime:
-        return self.now - timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -112,10 +100,12 @@ def _thresholds(settings):
 
 
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
-    frozen = Clock(now=datetime.now(UTC).replace(microsecond=0))
-    monkeypatch.setattr(timezone, "now", lambda: frozen.now)
-    return frozen
+def clock(fake_clock, monkeypatch) -> FakeClock:
+    """The fake clock on a whole second, also answering django.utils.timezone.now: the
+    envelope code reads the time there."""
+    fake_clock.current = fake_clock.current.replace(microsecond=0)
+    monkeypatch.setattr(timezone, "now", fake_clock.now)
+    return fake_clock
 
 
 @pytest.fixture
@@ -197,7 +187,7 @@ def close_connection(name: str, *, at: datetime) -> None:
     assert record_connection_closed(ConnectionClosed(name=name, node=NODE, closed_at=at))
 
 
-def observer_beat(clock: Clock, *, seconds_ago: float = 0, is_broker_available: bool = True):
+def observer_beat(clock: FakeClock, *, seconds_ago: float = 0, is_broker_available: bool = True):
     record_observer_beat(is_broker_available=is_broker_available, at=clock.ago(seconds_ago))
 
 
@@ -319,8 +309,8 @@ def test_heartbeat_makes_a_connected_agent_healthy(tenants, client_as, clock):
         "available",
         "active",
     )
-    assert envelope["last_seen"] == iso(clock.now)
-    assert envelope["last_heartbeat_at"] == iso(clock.now)
+    assert envelope["last_seen"] == iso(clock.now())
+    assert envelope["last_heartbeat_at"] == iso(clock.now())
     assert (envelope["transport"], envelope["owner_pod"], envelope["ws_mesh_pod_id"]) == (
         "ws",
         NODE,
@@ -663,7 +653,7 @@ def fleet(tenants, clock) -> Tenants:
         return AgentIdentityFactory(offering=offering, name=f"fleet-{number}")
 
     seen_now = agent(offering_a, 1)
-    touch_agent_last_seen(seen_now, at=clock.now)
+    touch_agent_last_seen(seen_now, at=clock.now())
 
     ws_online = agent(offering_a, 2)
     open_connection(subscribe(ws_online), name="ws-online", at=clock.ago(60))
@@ -672,7 +662,7 @@ def fleet(tenants, clock) -> Tenants:
     open_connection(
         subscribe(stomp_healthy), name="stomp-healthy", at=clock.ago(60), protocol="STOMP 1.2"
     )
-    record_agent_heartbeat(stomp_healthy, at=clock.now)
+    record_agent_heartbeat(stomp_healthy, at=clock.now())
 
     subscribe(agent(offering_a, 4))  # connected mode, never connected: offline over ws
 
@@ -681,14 +671,14 @@ def fleet(tenants, clock) -> Tenants:
         subscribe(amqp_failing), name="amqp-failing", at=clock.ago(60), protocol="AMQP 0-9-1"
     )
     record_agent_dispatch(
-        amqp_failing, is_success=False, error="boom", at=clock.now, seen_at=clock.now
+        amqp_failing, is_success=False, error="boom", at=clock.now(), seen_at=clock.now()
     )
 
     offering_b = tenants.agent_b.offering
     for number in (6, 7, 8):
         failing = agent(offering_b, number)
         record_agent_dispatch(
-            failing, is_success=False, error="boom", at=clock.now, seen_at=clock.now
+            failing, is_success=False, error="boom", at=clock.now(), seen_at=clock.now()
         )
     return tenants
 
@@ -790,7 +780,7 @@ def test_totals_agree_with_the_envelopes_of_the_same_agents(fleet, client_as):
         assert {name: count for name, count in stats[key].items() if count} == dict(tallied)
 
 
-def populate_agent(offering, clock: Clock, number: int) -> None:
+def populate_agent(offering, clock: FakeClock, number: int) -> None:
     """An agent with a row of every kind the totals read: state, subscription, an open
     connection and a closed one."""
     agent = AgentIdentityFactory(offering=offering, name=f"counted-{number}")
@@ -798,7 +788,9 @@ def populate_agent(offering, clock: Clock, number: int) -> None:
     open_connection(subscription, name=f"old-{number}", at=clock.ago(7200))
     close_connection(f"old-{number}", at=clock.ago(3600))
     open_connection(subscription, name=f"live-{number}", at=clock.ago(600))
-    record_agent_dispatch(agent, is_success=False, error="boom", at=clock.now, seen_at=clock.now)
+    record_agent_dispatch(
+        agent, is_success=False, error="boom", at=clock.now(), seen_at=clock.now()
+    )
 
 
 def test_connection_stats_make_the_same_number_of_queries_for_1_and_20_agents(
@@ -864,7 +856,7 @@ def test_recording_an_agent_outcome_permission_matrix(tenants, client_as, clock,
     assert (response.json() if response.content else None) == expected_body
     changed = {
         (RECORD_DISPATCH, 204): (1, 0, None),
-        (RECORD_HEARTBEAT, 204): (0, 0, clock.now),
+        (RECORD_HEARTBEAT, 204): (0, 0, clock.now()),
     }
     assert recorded(tenants.agent_a) == changed.get((url, code), (0, 0, None))
 
@@ -882,7 +874,7 @@ def test_dispatches_accumulate_in_the_counters(tenants, client_as, clock):
     # then
     envelope = fetch_envelope(client_as("staff"), tenants.agent_a)
     assert (envelope["dispatches_succeeded"], envelope["dispatches_failed"]) == (3, 1)
-    assert envelope["last_dispatch_at"] == iso(clock.now)
+    assert envelope["last_dispatch_at"] == iso(clock.now())
 
 
 def test_failed_dispatch_records_the_error_and_degrades_the_envelope(tenants, client_as, clock):
@@ -906,8 +898,8 @@ def test_failed_dispatch_records_the_error_and_degrades_the_envelope(tenants, cl
     )
     assert (envelope["dispatches_succeeded"], envelope["dispatches_failed"]) == (0, 1)
     assert envelope["last_dispatch_error"] == "sbatch: timeout"
-    assert envelope["last_dispatch_at"] == iso(clock.now)
-    assert envelope["last_seen"] == iso(clock.now)
+    assert envelope["last_dispatch_at"] == iso(clock.now())
+    assert envelope["last_seen"] == iso(clock.now())
 
 
 def test_failed_dispatch_stops_degrading_one_second_after_the_window(tenants, client_as, clock):
@@ -988,7 +980,7 @@ def test_an_earlier_dispatch_reported_late_does_not_move_last_dispatch_at_back(
     )
 
     # then
-    assert connection_state(tenants.agent_a).last_dispatch_at == clock.now
+    assert connection_state(tenants.agent_a).last_dispatch_at == clock.now()
 
 
 def test_reporting_an_old_dispatch_keeps_last_seen_at_the_time_of_the_call(
@@ -1007,7 +999,7 @@ def test_reporting_an_old_dispatch_keeps_last_seen_at_the_time_of_the_call(
 
     # then
     envelope = fetch_envelope(client_as("staff"), tenants.agent_a)
-    assert envelope["last_seen"] == iso(clock.now)
+    assert envelope["last_seen"] == iso(clock.now())
     assert (envelope["connection_status"], envelope["status_reason"]) == ("healthy", "active")
 
 
@@ -1033,7 +1025,7 @@ def test_an_earlier_failure_reported_late_keeps_the_error_of_the_latest_failure(
 
     # then
     state = connection_state(tenants.agent_a)
-    assert (state.last_dispatch_failed_at, state.last_dispatch_error) == (clock.now, "new")
+    assert (state.last_dispatch_failed_at, state.last_dispatch_error) == (clock.now(), "new")
 
 
 @pytest.mark.parametrize(
@@ -1142,7 +1134,7 @@ def test_every_authenticated_agent_write_call_refreshes_last_seen(
 
     # then
     assert response.status_code == code
-    assert connection_state(tenants.agent_a).last_seen == clock.now
+    assert connection_state(tenants.agent_a).last_seen == clock.now()
 
 
 def test_a_later_call_moves_last_seen_forward(tenants, client_as, clock):
@@ -1155,7 +1147,7 @@ def test_a_later_call_moves_last_seen_forward(tenants, client_as, clock):
     _register_service(client, tenants.agent_a)
 
     # then
-    assert connection_state(tenants.agent_a).last_seen == clock.now
+    assert connection_state(tenants.agent_a).last_seen == clock.now()
 
 
 def test_support_reads_do_not_touch_last_seen(tenants, client_as):

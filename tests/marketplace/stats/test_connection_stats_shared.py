@@ -1,7 +1,6 @@
 """Pollers share one answer per filter set while its broker snapshot is fresh."""
 
 import re
-import time
 
 import pytest
 import requests
@@ -10,7 +9,6 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from marketplace.stats import answers
 from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
 from tests.factories import AgentIdentityFactory, AgentServiceFactory
 
@@ -65,7 +63,7 @@ def test_each_filter_set_has_its_own_answer(settings, fleet, support_user, clien
 
 
 def test_a_database_change_shows_once_the_ttl_has_passed(
-    settings, fleet, support_user, client_for, broker, monkeypatch
+    settings, fleet, support_user, client_for, broker, fake_clock
 ):
     # given an answer shared for 2 s, then a new agent
     settings.BROKER_SNAPSHOT_TTL = 2
@@ -76,8 +74,7 @@ def test_a_database_change_shows_once_the_ttl_has_passed(
 
     # when a poller asks within the TTL, then after it
     within = client.get(URL)
-    later = time.time() + 3
-    monkeypatch.setattr(answers.time, "time", lambda: later)
+    fake_clock.advance(3)
     after = client.get(URL)
 
     # then the new agent shows after the TTL, and the broker was asked again for it
@@ -100,7 +97,7 @@ def test_without_a_ttl_every_answer_is_built_afresh(
 
 
 def test_a_shared_answer_is_never_served_once_the_broker_is_gone_beyond_the_ttl(
-    settings, fleet, support_user, client_for, broker, monkeypatch
+    settings, fleet, support_user, client_for, broker, fake_clock
 ):
     # given a shared answer, then the broker refusing every call
     settings.BROKER_SNAPSHOT_TTL = 2
@@ -116,8 +113,7 @@ def test_a_shared_answer_is_never_served_once_the_broker_is_gone_beyond_the_ttl(
         )
 
     # when a poller asks after the TTL
-    later = time.time() + 3
-    monkeypatch.setattr(answers.time, "time", lambda: later)
+    fake_clock.advance(3)
     response = client.get(URL)
 
     # then it is told the broker cannot be asked, not shown the old picture
