@@ -1,6 +1,5 @@
 """Shared fixtures: users by role, API clients, a mocked broker and the real services."""
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -24,21 +23,10 @@ from tests.factories import (
     UserFactory,
 )
 from tests.kit.clock import FakeClock
-
-IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from tests.kit.services import MANAGEMENT, management_api_answers, require_service
 
 # The live server's listen backlog is 10; the concurrency tests open 50 connections at once.
 WSGIServer.request_queue_size = 128
-MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
-
-
-def require_service(is_available: bool, reason: str) -> None:
-    """Fail in CI, skip locally, when a real service the test needs is missing."""
-    if is_available:
-        return
-    if IS_CI:
-        pytest.fail(f"{reason} (CI=true: integration tests must not be skipped)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)
@@ -117,22 +105,10 @@ def broker() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def _management_api_answers() -> bool:
-    try:
-        response = requests.get(
-            f"{MANAGEMENT}/api/overview",
-            auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
-            timeout=3,
-        )
-    except requests.RequestException:
-        return False
-    return response.status_code == 200
-
-
 @pytest.fixture
 def real_broker(db) -> Iterator[str]:
     """The real RabbitMQ; vhosts and users the test's rows name are removed afterwards."""
-    require_service(_management_api_answers(), f"RabbitMQ management API at {MANAGEMENT}")
+    require_service(management_api_answers(), f"RabbitMQ management API at {MANAGEMENT}")
     yield MANAGEMENT
     auth = (settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD)
     for subscription in EventSubscription.objects.all():

@@ -1,12 +1,10 @@
 """The management-API client and the snapshot parsers, with HTTP mocked by `responses`."""
 
 import functools
-import json
 import logging
 import re
 from base64 import b64encode
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +22,10 @@ from rmq.snapshot import (
     parse_queues,
 )
 from rmq.types import BrokerConnection, BrokerQueue
+from tests.kit.broker import captured
 
 BASE = "http://rabbit.test:15672"
 PASSWORD = "s3cret-management-pw"
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rabbitmq"
 VHOST = "9a2b386ca3464aee9f313c0f20518f57"
 
 
@@ -40,10 +38,6 @@ def _client(*, get_retries: int = 1) -> ManagementClient:
         read_timeout=4.0,
         get_retries=get_retries,
     )
-
-
-def _fixture(name: str):
-    return json.loads((FIXTURES / name).read_text())
 
 
 def _any(path: str) -> re.Pattern[str]:
@@ -333,7 +327,7 @@ def test_password_never_appears_in_errors_or_logs(answer, broker, caplog):
 
 def test_parse_connections_reads_the_captured_rabbitmq_response():
     # given three connections: AMQP publisher, AMQP agent, Web STOMP agent without stats yet
-    body = _fixture("connections_columns.json")
+    body = captured("connections_columns.json")
 
     # when
     connections = parse_connections(body)
@@ -388,7 +382,7 @@ def test_parse_connections_treats_missing_optional_fields_as_none():
 
 def test_parse_queues_counts_each_queues_consumers_in_the_captured_responses():
     # when: the captured queues (their statistics `consumers` ignored) and consumers
-    queues = parse_queues(_fixture("queues_columns.json"), consumers=_fixture("consumers.json"))
+    queues = parse_queues(captured("queues_columns.json"), consumers=captured("consumers.json"))
 
     # then: the counts agree with the statistics the broker listed then
     assert queues == (
@@ -408,7 +402,7 @@ def test_parse_queues_counts_each_queues_consumers_in_the_captured_responses():
         ),
     )
     assert [queue.consumers for queue in queues] == [
-        item["consumers"] for item in _fixture("queues_columns.json")
+        item["consumers"] for item in captured("queues_columns.json")
     ]
 
 
@@ -485,9 +479,9 @@ def test_unexpected_body_shapes_are_response_errors(parse, body):
 
 def test_snapshot_reads_all_connections_queues_and_consumers_in_three_trimmed_calls(broker):
     # given
-    broker.add(responses.GET, _any("connections"), json=_fixture("connections_columns.json"))
-    broker.add(responses.GET, _any("queues"), json=_fixture("queues_columns.json"))
-    broker.add(responses.GET, _any("consumers"), json=_fixture("consumers.json"))
+    broker.add(responses.GET, _any("connections"), json=captured("connections_columns.json"))
+    broker.add(responses.GET, _any("queues"), json=captured("queues_columns.json"))
+    broker.add(responses.GET, _any("consumers"), json=captured("consumers.json"))
 
     # when
     snapshot = fetch_broker_snapshot(_client())

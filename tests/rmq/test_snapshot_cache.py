@@ -2,7 +2,6 @@
 
 import re
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,8 +14,8 @@ from rmq import snapshot_cache
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerUnavailable
 from rmq.types import BrokerSnapshot
-from tests.broker_mocks import SNAPSHOT_CALLS
-from tests.conftest import require_service
+from tests.kit.broker import SNAPSHOT_CALLS, slow_answer
+from tests.kit.services import require_service
 
 CONNECTIONS = re.compile(r".*/api/connections.*")
 # Queues and their consumers: the snapshot's two other listings answer alike here.
@@ -27,14 +26,6 @@ def make_client() -> ManagementClient:
     return ManagementClient(
         "http://broker.test:15672", user="u", password="p", connect_timeout=1, read_timeout=1
     )
-
-
-def slow_answer(delay: float, body: str = "[]"):
-    def callback(request):
-        time.sleep(delay)
-        return (200, {"Content-Type": "application/json"}, body)
-
-    return callback
 
 
 def test_snapshots_within_the_ttl_share_one_broker_fetch(broker, settings):

@@ -1,7 +1,6 @@
 """With the database unreachable, the real server answers 503 in DRF's shape, fast."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,13 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.kit.network import free_port
+from tests.kit.paths import ROOT
+from tests.kit.polling import wait_until
 
 
 @pytest.fixture
@@ -47,14 +42,16 @@ def server_without_database() -> Iterator[str]:
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+
+    def is_listening() -> bool:
         try:
             requests.get(f"{url}/api/schema/", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.2)
+        except (requests.ConnectionError, requests.Timeout):
+            return False
+        return True
+
     try:
+        wait_until(is_listening, timeout=20, interval=0.2, message="gunicorn listens")
         yield url
     finally:
         process.terminate()

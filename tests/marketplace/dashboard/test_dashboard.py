@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import responses
-from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
@@ -18,23 +17,18 @@ from django.test.utils import CaptureQueriesContext
 
 from marketplace.dashboard.context import DashboardRow, QueueCell, ServiceBadge
 from marketplace.models import AgentServiceState
-from tests.broker_mocks import SNAPSHOT_CALLS, broker_queue_of, mock_broker_snapshot
 from tests.factories import (
-    AgentIdentityFactory,
     AgentServiceFactory,
     CustomerFactory,
-    EventSubscriptionFactory,
     EventSubscriptionQueueFactory,
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.broker import CONNECTIONS_URL, QUEUES_URL, SNAPSHOT_CALLS, mock_broker_snapshot
+from tests.kit.fleet import Fleet
 
 PAGE = "/admin/fleet/"
 TABLE = "/admin/fleet/table/"
-MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
-CONNECTIONS_URL = f"{MANAGEMENT}/api/connections"
-QUEUES_URL = f"{MANAGEMENT}/api/queues"
-CONNECTED_AT_MS = 1_764_000_000_000
 CONNECTED_AT = datetime(2025, 11, 24, 16, 0, tzinfo=UTC)
 BROKER_DOWN = "RabbitMQ cannot be asked: RabbitMQ management API is unreachable"
 
@@ -43,30 +37,6 @@ def _client_logged_in_as(user: Any) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def _mock_broker(
-    broker: responses.RequestsMock,
-    *,
-    connections: list[dict[str, Any]] | None = None,
-    queues: list[dict[str, Any]] | None = None,
-) -> None:
-    mock_broker_snapshot(broker, base=MANAGEMENT, connections=connections, queues=queues)
-
-
-def _connection_of(subscription: Any, *, peer_host: str) -> dict[str, Any]:
-    return {
-        "name": f"{peer_host}:50000 -> 127.0.0.1:15674",
-        "user": subscription.uuid.hex,
-        "vhost": subscription.user.uuid.hex,
-        "peer_host": peer_host,
-        "connected_at": CONNECTED_AT_MS,
-        "state": "running",
-        "recv_oct": 100,
-        "send_oct": 200,
-        "protocol": "Web STOMP 1.2",
-        "node": "rabbit@test",
-    }
 
 
 def _rows_html(page: str) -> dict[str, str]:
@@ -91,25 +61,31 @@ def fleet(db, broker):
     lab = CustomerFactory(name="Lab", owners=[owner])
     hpc = OfferingFactory(customer=uni, name="HPC")
     cloud = OfferingFactory(customer=lab, name="Cloud")
-    alpha = AgentIdentityFactory(offering=hpc, name="alpha", version="1.0.0", created_by=owner)
-    beta = AgentIdentityFactory(offering=cloud, name="beta", version="0.9.0", created_by=owner)
-    AgentServiceFactory(identity=alpha, name="orders", state=AgentServiceState.ACTIVE)
-    AgentServiceFactory(identity=alpha, name="sync", state=AgentServiceState.ERROR)
-    AgentServiceFactory(identity=beta, name="orders", state=AgentServiceState.IDLE)
-    alpha_sub = EventSubscriptionFactory(agent_identity=alpha)
-    beta_sub = EventSubscriptionFactory(
-        agent_identity=beta, observable_objects=[{"object_type": "resource"}]
+    fleet = Fleet()
+    alpha = fleet.add_agent(
+        "alpha",
+        offering=hpc,
+        version="1.0.0",
+        created_by=owner,
+        services={"orders": AgentServiceState.ACTIVE, "sync": AgentServiceState.ERROR},
     )
-    alpha_queue = EventSubscriptionQueueFactory(event_subscription=alpha_sub, object_type="order")
-    beta_queue = EventSubscriptionQueueFactory(event_subscription=beta_sub, object_type="resource")
-    _mock_broker(
-        broker,
-        connections=[_connection_of(alpha_sub, peer_host="10.1.2.3")],
-        queues=[
-            broker_queue_of(alpha_queue, messages=2, consumers=1),
-            broker_queue_of(beta_queue, messages=5, consumers=0),
-        ],
+    beta = fleet.add_agent(
+        "beta",
+        offering=cloud,
+        version="0.9.0",
+        created_by=owner,
+        services={"orders": AgentServiceState.IDLE},
     )
+    alpha_queue = fleet.add_queue(
+        alpha,
+        "order",
+        messages=2,
+        consumers=1,
+        connected_from="10.1.2.3",
+        connected_at=CONNECTED_AT,
+    )
+    beta_queue = fleet.add_queue(beta, "resource", messages=5, consumers=0)
+    fleet.mock(broker)
     return {
         "uni": uni,
         "lab": lab,
@@ -138,7 +114,7 @@ def test_dashboard_is_open_to_staff_and_support_only(
     path, role, expected_status, request, identity, broker
 ):
     # given an agent and a broker that answers
-    _mock_broker(broker)
+    mock_broker_snapshot(broker)
     client = (
         Client() if role == "anonymous" else _client_logged_in_as(request.getfixturevalue(role))
     )
@@ -170,7 +146,7 @@ def test_inactive_support_user_is_refused(db, broker):
 
 def test_support_user_signs_in_through_the_admin_login_form(db, broker):
     # given a support user who is not staff
-    _mock_broker(broker)
+    mock_broker_snapshot(broker)
     support = UserFactory(username="helpdesk", is_support=True)
     support.set_password("a-long-test-password")
     support.save()
@@ -341,7 +317,7 @@ def test_summary_counts_the_listed_agents(fleet, support_user):
 def test_queue_missing_on_the_broker_is_marked_and_not_a_warning(db, broker, support_user):
     # given an agent whose queue the broker does not have
     queue = EventSubscriptionQueueFactory()
-    _mock_broker(broker)
+    mock_broker_snapshot(broker)
 
     # when
     page = _client_logged_in_as(support_user).get(TABLE).content.decode()
@@ -384,7 +360,7 @@ def test_support_users_see_names_without_admin_links(fleet, support_user):
 
 def test_no_agents_is_said_in_the_table(db, broker, support_user):
     # given an empty fleet and a broker that answers
-    _mock_broker(broker)
+    mock_broker_snapshot(broker)
 
     # when
     page = _client_logged_in_as(support_user).get(TABLE).content.decode()
@@ -481,7 +457,7 @@ def test_invalid_filter_is_explained_instead_of_the_table(
 def test_page_wires_the_refresh_to_the_table_view(db, broker, support_user, settings):
     # given a refresh period
     settings.DASHBOARD_REFRESH_SECONDS = 7
-    _mock_broker(broker)
+    mock_broker_snapshot(broker)
 
     # when
     page = _client_logged_in_as(support_user).get(PAGE).content.decode()
@@ -508,7 +484,7 @@ def test_table_view_serves_the_table_alone_and_marks_it(fleet, support_user):
 
 def test_table_costs_the_same_queries_for_one_agent_and_for_twenty(support_user, broker, db):
     # given a broker that answers and a signed-in support user
-    mock_broker_snapshot(broker, base=MANAGEMENT, connections=[], queues=[])
+    mock_broker_snapshot(broker, connections=[], queues=[])
     client = _client_logged_in_as(support_user)
     EventSubscriptionQueueFactory()
 

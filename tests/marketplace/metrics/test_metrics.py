@@ -3,15 +3,12 @@ costs, and how it reports a broker outage (200 with agentstats_broker_up 0). The
 management API is mocked by `responses`, except in the one test against the real
 RabbitMQ."""
 
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import requests
 import responses
 import stomp
-from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from prometheus_client import CollectorRegistry
@@ -20,28 +17,24 @@ from rest_framework.authtoken.models import Token
 
 from marketplace.metrics.registry import BROKER_SNAPSHOT_ERRORS, BROKER_SNAPSHOT_SECONDS
 from marketplace.models import AgentServiceState
-from marketplace.registration.services import create_subscription_queue, register_event_subscription
-from rmq.client import ManagementClient
-from tests.broker_mocks import (
-    SNAPSHOT_CALLS,
-    broker_queue_of,
-    mock_broker_snapshot,
-    mock_queue_listings,
-)
 from tests.factories import (
     AgentIdentityFactory,
     AgentServiceFactory,
     CustomerFactory,
-    EventSubscriptionFactory,
-    EventSubscriptionQueueFactory,
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.broker import (
+    CONNECTIONS_URL,
+    SNAPSHOT_CALLS,
+    mock_broker_snapshot,
+    mock_queue_listings,
+)
+from tests.kit.fleet import Fleet
+from tests.kit.polling import wait_until
+from tests.kit.real_broker import provision_agent
 
 URL = "/metrics"
-MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
-CONNECTIONS_URL = f"{MANAGEMENT}/api/connections"
-QUEUES_URL = f"{MANAGEMENT}/api/queues"
 TOKEN = "mt-7Hq2-never-echo-this"
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 ERRORS_TOTAL = "agentstats_broker_snapshot_errors_total"
@@ -76,21 +69,6 @@ def accumulated(name: str) -> float:
     return value
 
 
-def _broker_connection(subscription: Any, *, index: int) -> dict[str, Any]:
-    return {
-        "name": f"10.0.0.{index}:41000 -> 127.0.0.1:15674",
-        "user": subscription.uuid.hex,
-        "vhost": subscription.user.uuid.hex,
-        "peer_host": f"10.0.0.{index}",
-        "connected_at": int(datetime(2026, 11, 24, 6, 44, tzinfo=UTC).timestamp() * 1000),
-        "state": "running",
-        "recv_oct": 120,
-        "send_oct": 340,
-        "protocol": "Web STOMP 1.2",
-        "node": "rabbit@vm",
-    }
-
-
 @pytest.fixture
 def fleet(db) -> dict[str, Any]:
     """Offering HPC: alpha (ACTIVE, ERROR; connected; queues of 5 and 1 messages, 2
@@ -112,38 +90,29 @@ def fleet(db) -> dict[str, Any]:
         ("gamma", storage, [AgentServiceState.ACTIVE], True, [(0, 1)]),
         ("delta", other_hpc, [], False, [(7, 0)]),
     ]
-    connections: list[dict[str, Any]] = []
-    queues: list[dict[str, Any]] = []
+    fleet = Fleet()
     for name, offering, states, is_connected, depths in plan:
-        agent = AgentIdentityFactory(offering=offering, name=name)
-        for state in states:
-            AgentServiceFactory(identity=agent, state=state)
+        agent = fleet.add_agent(name, offering=offering, services=states)
         for object_type, (messages, consumers) in zip(("order", "resource"), depths, strict=False):
-            queue = EventSubscriptionQueueFactory(
-                event_subscription=EventSubscriptionFactory(
-                    agent_identity=agent, observable_objects=[{"object_type": object_type}]
-                ),
-                object_type=object_type,
+            fleet.add_queue(
+                agent,
+                object_type,
+                messages=messages,
+                consumers=consumers,
+                connected_from=f"10.0.0.{len(fleet.connections) + 1}" if is_connected else None,
             )
-            queues.append(broker_queue_of(queue, messages=messages, consumers=consumers))
-            if is_connected:
-                connections.append(
-                    _broker_connection(queue.event_subscription, index=len(connections) + 1)
-                )
     return {
         "hpc": hpc,
         "storage": storage,
         "other_hpc": other_hpc,
-        "connections": connections,
-        "queues": queues,
+        "connections": fleet.connections,
+        "queues": fleet.queues,
     }
 
 
 @pytest.fixture
 def answering_broker(fleet, broker):
-    mock_broker_snapshot(
-        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
-    )
+    mock_broker_snapshot(broker, connections=fleet["connections"], queues=fleet["queues"])
     return broker
 
 
@@ -188,9 +157,7 @@ def test_metrics_are_served_only_with_the_token_or_from_an_allowed_network(
     # given
     settings.METRICS_TOKEN = token
     settings.METRICS_ALLOWED_NETWORKS = networks
-    mock_broker_snapshot(
-        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
-    )
+    mock_broker_snapshot(broker, connections=fleet["connections"], queues=fleet["queues"])
     headers = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
 
     # when
@@ -214,9 +181,7 @@ def test_metrics_token_never_appears_in_a_response(authorization, client, settin
     # given
     settings.METRICS_TOKEN = TOKEN
     settings.METRICS_ALLOWED_NETWORKS = []
-    mock_broker_snapshot(
-        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
-    )
+    mock_broker_snapshot(broker, connections=fleet["connections"], queues=fleet["queues"])
 
     # when
     response = client.get(URL, REMOTE_ADDR="203.0.113.9", HTTP_AUTHORIZATION=authorization)
@@ -318,7 +283,7 @@ def test_metrics_labels_are_bounded_to_states_and_offerings(scraper, answering_b
 
 def test_metrics_of_an_empty_fleet_are_zero(scraper, broker, db):
     # given
-    mock_broker_snapshot(broker, base=MANAGEMENT, connections=[], queues=[])
+    mock_broker_snapshot(broker, connections=[], queues=[])
 
     # when
     response = scraper()
@@ -352,17 +317,14 @@ def test_metrics_speak_openmetrics_when_the_scraper_prefers_it(scraper, answerin
 
 
 def _add_agents(offering: Any, count: int) -> None:
+    fleet = Fleet()
     for _ in range(count):
-        agent = AgentIdentityFactory(offering=offering)
-        AgentServiceFactory(identity=agent)
-        EventSubscriptionQueueFactory(
-            event_subscription=EventSubscriptionFactory(agent_identity=agent)
-        )
+        fleet.add_queue(fleet.add_agent(offering=offering, services=[AgentServiceState.ACTIVE]))
 
 
 def _scrape_counting(scrape: Any, broker: responses.RequestsMock) -> tuple[int, int, int]:
     broker.reset()
-    mock_broker_snapshot(broker, base=MANAGEMENT, connections=[], queues=[])
+    mock_broker_snapshot(broker, connections=[], queues=[])
     with CaptureQueriesContext(connection) as queries:
         response = scrape()
     return response.status_code, len(queries), len(broker.calls)
@@ -401,7 +363,7 @@ def test_metrics_answer_200_with_broker_down_and_count_the_failed_snapshot(
     # given
     settings.RABBITMQ_GET_RETRIES = 0
     broker.add(responses.GET, CONNECTIONS_URL, **failure)
-    mock_queue_listings(broker, base=MANAGEMENT, queues=fleet["queues"])
+    mock_queue_listings(broker, queues=fleet["queues"])
     errors_before = accumulated(ERRORS_TOTAL)
     snapshots_before = accumulated(SNAPSHOTS_COUNT)
 
@@ -429,9 +391,7 @@ def test_metrics_answer_200_with_broker_down_and_count_the_failed_snapshot(
 def test_metrics_ask_the_broker_on_every_scrape_and_recover_with_it(scraper, fleet, broker):
     # given: a broker that fails once, then answers
     broker.add(responses.GET, CONNECTIONS_URL, status=503, body="starting")
-    mock_broker_snapshot(
-        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
-    )
+    mock_broker_snapshot(broker, connections=fleet["connections"], queues=fleet["queues"])
     errors_before = accumulated(ERRORS_TOTAL)
 
     # when
@@ -457,23 +417,11 @@ def test_metrics_follow_a_real_web_stomp_consumer(real_broker, client, settings)
     settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     owner = UserFactory(username="metrics-owner")
     offering = OfferingFactory(name="Metrics HPC", customer=CustomerFactory(owners=[owner]))
-    broker = ManagementClient.from_settings()
     subscriptions = []
     for name in ("metrics-ws", "metrics-idle"):
         identity = AgentIdentityFactory(offering=offering, created_by=owner, name=name)
         AgentServiceFactory(identity=identity, state=AgentServiceState.ACTIVE)
-        subscription, _ = register_event_subscription(
-            identity,
-            owner=owner,
-            object_type="order",
-            description="",
-            source_ip="127.0.0.1",
-            broker=broker,
-        )
-        queue, _ = create_subscription_queue(
-            subscription, offering=offering, object_type="order", broker=broker
-        )
-        subscriptions.append((subscription, queue))
+        subscriptions.append(provision_agent(identity, owner=owner, object_type="order"))
     (ws_subscription, ws_queue), _ = subscriptions
     ws = stomp.WSStompConnection(
         host_and_ports=[("127.0.0.1", 15674)], ws_path="/ws", vhost=owner.uuid.hex
@@ -483,20 +431,25 @@ def test_metrics_follow_a_real_web_stomp_consumer(real_broker, client, settings)
     )
     ws.subscribe(destination=f"/amq/queue/{ws_queue.queue_name}", id="q", ack="client")
 
+    labels = {"offering_uuid": str(offering.uuid), "offering": "Metrics HPC"}
+
+    def scrape_once_seen() -> tuple[Any, Samples] | None:
+        response = client.get(URL, REMOTE_ADDR="127.0.0.1")
+        samples = parse_samples(response.content.decode())
+        is_seen = (
+            sample(samples, "agentstats_agents", status="connected") == 1
+            and sample(samples, "agentstats_queue_consumers", **labels) == 1
+        )
+        return (response, samples) if is_seen else None
+
     try:
         # when scraped until the broker lists the connection and the consumer
-        deadline = time.monotonic() + WAIT_SECONDS
-        while True:
-            response = client.get(URL, REMOTE_ADDR="127.0.0.1")
-            samples = parse_samples(response.content.decode())
-            labels = {"offering_uuid": str(offering.uuid), "offering": "Metrics HPC"}
-            is_seen = (
-                sample(samples, "agentstats_agents", status="connected") == 1
-                and sample(samples, "agentstats_queue_consumers", **labels) == 1
-            )
-            if is_seen or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+        response, samples = wait_until(
+            scrape_once_seen,
+            timeout=WAIT_SECONDS,
+            interval=0.5,
+            message="the metrics count the connection and the consumer",
+        )
     finally:
         ws.disconnect()
 

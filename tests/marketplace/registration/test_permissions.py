@@ -6,14 +6,12 @@ an owner. Each matrix also pins list scoping: a second agent of another customer
 only by staff and support.
 """
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import responses
-from django.conf import settings
 from rest_framework.test import APIClient
 
 from agentstats.models import User
@@ -34,8 +32,8 @@ from tests.factories import (
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.broker import accept_provisioning, management_url
 
-MANAGEMENT = re.escape(settings.RABBITMQ_MANAGEMENT_URL.rstrip("/"))
 ROLES = ("anonymous", "outsider", "support", "staff", "owner", "creator")
 IDENTITIES = "/api/marketplace-site-agent-identities/"
 SERVICES = "/api/marketplace-site-agent-services/"
@@ -122,9 +120,8 @@ def world(owner, offering, user, support_user, staff_user) -> World:
 @pytest.fixture
 def provisioning_broker(broker: responses.RequestsMock) -> responses.RequestsMock:
     """A management API that accepts every provisioning call."""
-    for resource in ("vhosts", "permissions", "users", "queues"):
-        broker.add(responses.PUT, re.compile(rf"{MANAGEMENT}/api/{resource}/.+"), status=201)
-    broker.add(responses.DELETE, re.compile(rf"{MANAGEMENT}/api/users/.+"), status=204)
+    accept_provisioning(broker)
+    broker.add(responses.DELETE, management_url("users"), status=204)
     return broker
 
 

@@ -5,7 +5,6 @@ with code `broker_unavailable` and writes nothing, so a retry converges; every
 registration is idempotent, as the real agent repeats it on every start.
 """
 
-import re
 from datetime import UTC, datetime
 
 import pytest
@@ -28,20 +27,11 @@ from tests.factories import (
     EventSubscriptionFactory,
     OfferingFactory,
 )
+from tests.kit.broker import accept_provisioning, management_url
 
-MANAGEMENT = re.escape(settings.RABBITMQ_MANAGEMENT_URL.rstrip("/"))
 IDENTITIES = "/api/marketplace-site-agent-identities/"
 SERVICES = "/api/marketplace-site-agent-services/"
 SUBSCRIPTIONS = "/api/event-subscriptions/"
-
-
-def _management_url(resource: str) -> re.Pattern[str]:
-    return re.compile(rf"{MANAGEMENT}/api/{resource}/.+")
-
-
-def _accept_provisioning(broker: responses.RequestsMock) -> None:
-    for resource in ("vhosts", "permissions", "users", "queues"):
-        broker.add(responses.PUT, _management_url(resource), status=201)
 
 
 def _identity_url(identity: AgentIdentity, action: str = "") -> str:
@@ -332,9 +322,9 @@ def test_register_event_subscription_fails_with_503_and_writes_nothing_when_brok
     failure, identity, owner, owner_client, broker
 ):
     # given a broker that creates the vhost and permissions, then fails on the user
-    broker.add(responses.PUT, _management_url("vhosts"), status=201)
-    broker.add(responses.PUT, _management_url("permissions"), status=201)
-    broker.add(responses.PUT, _management_url("users"), **failure())
+    broker.add(responses.PUT, management_url("vhosts"), status=201)
+    broker.add(responses.PUT, management_url("permissions"), status=201)
+    broker.add(responses.PUT, management_url("users"), **failure())
     url = _identity_url(identity, "register_event_subscription/")
     body = {"observable_object_type": "order", "description": "orders"}
 
@@ -347,7 +337,7 @@ def test_register_event_subscription_fails_with_503_and_writes_nothing_when_brok
 
     # and when the broker is back, a retry creates exactly one subscription
     broker.reset()
-    _accept_provisioning(broker)
+    accept_provisioning(broker)
     retry = owner_client.post(url, body, format="json")
     assert retry.status_code == 201
     subscription = EventSubscription.objects.get()
@@ -362,7 +352,7 @@ def test_create_queue_fails_with_503_and_writes_nothing_when_broker_fails(
 ):
     # given
     subscription = EventSubscriptionFactory(agent_identity=identity)
-    broker.add(responses.PUT, _management_url("queues"), **failure())
+    broker.add(responses.PUT, management_url("queues"), **failure())
     url = _subscription_url(subscription, "create_queue/")
     body = {"offering_uuid": offering.uuid.hex, "object_type": "order"}
 
@@ -375,7 +365,7 @@ def test_create_queue_fails_with_503_and_writes_nothing_when_broker_fails(
 
     # and when the broker is back, a retry creates exactly one queue
     broker.reset()
-    _accept_provisioning(broker)
+    accept_provisioning(broker)
     retry = owner_client.post(url, body, format="json")
     assert retry.status_code == 201
     queue = EventSubscriptionQueue.objects.get()
@@ -395,7 +385,7 @@ def test_delete_event_subscription_keeps_the_row_when_broker_fails(
 ):
     # given
     subscription = EventSubscriptionFactory(agent_identity=identity)
-    broker.add(responses.DELETE, _management_url("users"), status=503)
+    broker.add(responses.DELETE, management_url("users"), status=503)
 
     # when
     response = owner_client.delete(_subscription_url(subscription))
@@ -408,7 +398,7 @@ def test_delete_event_subscription_keeps_the_row_when_broker_fails(
 def test_delete_identity_keeps_the_agent_when_broker_fails(identity, owner, owner_client, broker):
     # given an agent with a subscription whose broker user cannot be removed
     subscription = EventSubscriptionFactory(agent_identity=identity)
-    broker.add(responses.DELETE, _management_url("users"), body=requests.ConnectionError("x"))
+    broker.add(responses.DELETE, management_url("users"), body=requests.ConnectionError("x"))
 
     # when
     response = owner_client.delete(_identity_url(identity))
@@ -484,7 +474,7 @@ def test_registering_the_same_event_subscription_twice_keeps_one_subscription(
     identity, owner_client, broker
 ):
     # given
-    _accept_provisioning(broker)
+    accept_provisioning(broker)
     url = _identity_url(identity, "register_event_subscription/")
     body = {"observable_object_type": "order", "description": "orders"}
 
@@ -504,7 +494,7 @@ def test_registering_event_subscriptions_for_two_object_types_makes_two(
     identity, owner_client, broker
 ):
     # given
-    _accept_provisioning(broker)
+    accept_provisioning(broker)
     url = _identity_url(identity, "register_event_subscription/")
 
     # when
@@ -525,7 +515,7 @@ def test_two_agents_of_one_owner_and_offering_each_get_their_own_subscription(
     offering, owner, owner_client, broker
 ):
     # given two agents of the same owner on the same offering
-    _accept_provisioning(broker)
+    accept_provisioning(broker)
     first = AgentIdentityFactory(offering=offering, created_by=owner)
     second = AgentIdentityFactory(offering=offering, created_by=owner)
     body = {"observable_object_type": "order"}
@@ -549,7 +539,7 @@ def test_two_agents_of_one_owner_and_offering_each_get_their_own_subscription(
 
 def test_creating_the_same_queue_twice_keeps_one_row(identity, offering, owner_client, broker):
     # given
-    _accept_provisioning(broker)
+    accept_provisioning(broker)
     subscription = EventSubscriptionFactory(agent_identity=identity)
     url = _subscription_url(subscription, "create_queue/")
     body = {"offering_uuid": offering.uuid.hex, "object_type": "order"}
@@ -626,7 +616,7 @@ def test_unknown_identity_uuid_is_not_found(identity, owner_client):
 
 def test_responses_never_contain_the_users_api_token(offering, owner, owner_client, broker):
     # given
-    _accept_provisioning(broker)
+    accept_provisioning(broker)
     token = Token.objects.get(user=owner).key
 
     # when the agent runs its whole registration flow

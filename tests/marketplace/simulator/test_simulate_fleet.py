@@ -4,14 +4,12 @@ HTTP level), and a real run against the live server and the real RabbitMQ."""
 import dataclasses
 import json
 import threading
-import time
 from io import StringIO
 from uuid import UUID
 
 import pytest
 import requests
 import responses
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from marketplace.models import (
@@ -46,7 +44,8 @@ from marketplace.simulator.fleet import (
     plan_offline_window,
     prepare_local_target,
 )
-from tests.contract.test_sdk_flow import publish
+from tests.kit.polling import wait_until
+from tests.kit.real_broker import management_get, publish
 
 WAIT_SECONDS = 20
 API = "http://agentstats.test"
@@ -456,24 +455,9 @@ def test_local_target_with_an_unknown_offering_fails(db):
 
 
 def management_connections() -> list[dict]:
-    response = requests.get(
-        f"{settings.RABBITMQ_MANAGEMENT_URL}/api/connections",
-        params={"columns": "user,vhost,protocol"},
-        auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
-        timeout=5,
-    )
+    response = management_get("connections", params={"columns": "user,vhost,protocol"})
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def wait_until(predicate, *, seconds: float = WAIT_SECONDS):
-    """Poll `predicate` until it returns something truthy or the bound passes; return it."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.3)
 
 
 def subscription_users() -> set[str]:
@@ -532,14 +516,20 @@ def test_simulated_fleet_registers_through_the_api_connects_counts_and_disconnec
     # when it runs
     runner.start()
     try:
-        wait_until(lambda: len(subscription_users()) == 6)
+        wait_until(
+            lambda: len(subscription_users()) == 6,
+            timeout=WAIT_SECONDS,
+            message="six subscriptions registered",
+        )
         users = subscription_users()
 
         def connected_when_all_are():
             current = connected_users()
             return current if users <= current else set()
 
-        live = wait_until(connected_when_all_are)
+        live = wait_until(
+            connected_when_all_are, timeout=WAIT_SECONDS, message="every subscription connected"
+        )
 
         # then three agents are registered with their service, processor, subscriptions, queues
         assert describe_fleet() == [
@@ -572,14 +562,20 @@ def test_simulated_fleet_registers_through_the_api_connects_counts_and_disconnec
 
         # then the simulator counts them for that agent only
         expected_counts = {"sim-agent-1": 2, "sim-agent-2": 0, "sim-agent-3": 0}
-        counts = wait_until(lambda: simulator.message_counts() == expected_counts)
+        counts = wait_until(
+            lambda: simulator.message_counts() == expected_counts,
+            timeout=WAIT_SECONDS,
+            message=f"message counts {expected_counts}",
+        )
         assert counts is True
         # and records each as a dispatch of that agent through the API
         first_agent = AgentIdentity.objects.get(name="sim-agent-1")
         assert wait_until(
             lambda: AgentConnectionState.objects.filter(
                 identity=first_agent, dispatches_succeeded=2
-            ).exists()
+            ).exists(),
+            timeout=WAIT_SECONDS,
+            message="two dispatches recorded for sim-agent-1",
         )
         assert (
             not AgentConnectionState.objects.exclude(identity=first_agent)
@@ -598,7 +594,14 @@ def test_simulated_fleet_registers_through_the_api_connects_counts_and_disconnec
         "agents connected 0/3, consumers 0/6, flapping 0, connect failures 0, messages 2 "
         "(sim-agent-1=2)"
     )
-    assert wait_until(lambda: not (users & connected_users())) is True
+    assert (
+        wait_until(
+            lambda: not (users & connected_users()),
+            timeout=WAIT_SECONDS,
+            message="the broker dropped every connection",
+        )
+        is True
+    )
 
     # when it runs again for no time at all
     identity_uuids = set(AgentIdentity.objects.values_list("uuid", flat=True))
@@ -644,7 +647,7 @@ def test_a_flapping_agent_disconnects_and_reconnects_on_its_plan(
                 seen.append(status.connected_consumers)
             return "101" in "".join(map(str, seen))
 
-        flapped = wait_until(has_flapped)
+        flapped = wait_until(has_flapped, timeout=WAIT_SECONDS, message="seen up, down and up")
         failures = simulator.status(0.0).connect_failures
     finally:
         simulator.stop()

@@ -12,7 +12,6 @@ from base64 import b64encode
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import StringIO
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,25 +24,25 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from marketplace.models import AgentServiceState
-from marketplace.registration.services import create_subscription_queue, register_event_subscription
-from rmq.client import ManagementClient
-from tests.broker_mocks import SNAPSHOT_CALLS, broker_queue_of, mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,
-    AgentServiceFactory,
     CustomerFactory,
-    EventSubscriptionFactory,
-    EventSubscriptionQueueFactory,
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.broker import (
+    CONNECTIONS_URL,
+    CONSUMERS_URL,
+    QUEUES_URL,
+    SNAPSHOT_CALLS,
+    mock_broker_snapshot,
+)
+from tests.kit.fleet import Fleet
+from tests.kit.paths import ROOT
+from tests.kit.real_broker import provision_agent
 
 STATS_URL = "/api/marketplace-site-agent-connection-stats/"
-MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
-CONNECTIONS_URL = f"{MANAGEMENT}/api/connections"
-QUEUES_URL = f"{MANAGEMENT}/api/queues"
-CONSUMERS_URL = f"{MANAGEMENT}/api/consumers"
-MANAGE_PY = Path(__file__).resolve().parents[3] / "manage.py"
+MANAGE_PY = ROOT / "manage.py"
 SECRET = "pw-Zq8-never-echo-this"
 
 
@@ -64,25 +63,6 @@ def run_connection_stats(*argv: str) -> CommandResult:
     return CommandResult(0, out.getvalue(), err.getvalue())
 
 
-def _epoch_ms(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp() * 1000)
-
-
-def _broker_connection(subscription: Any, *, peer_host: str, opened: str) -> dict[str, Any]:
-    return {
-        "name": f"{peer_host}:41000 -> 127.0.0.1:15674",
-        "user": subscription.uuid.hex,
-        "vhost": subscription.user.uuid.hex,
-        "peer_host": peer_host,
-        "connected_at": _epoch_ms(opened),
-        "state": "running",
-        "recv_oct": 120,
-        "send_oct": 340,
-        "protocol": "Web STOMP 1.2",
-        "node": "rabbit@vm",
-    }
-
-
 @pytest.fixture
 def fleet(db):
     """On offering HPC: alpha-login (ACTIVE and ERROR services; two subscriptions connected
@@ -91,57 +71,50 @@ def fleet(db):
     from 10.0.0.7, nothing queued)."""
     hpc = OfferingFactory(name="HPC")
     storage = OfferingFactory(name="Storage", customer=CustomerFactory())
-    alpha = AgentIdentityFactory(offering=hpc, name="alpha-login")
-    AgentServiceFactory(identity=alpha, name="orders", state=AgentServiceState.ACTIVE)
-    AgentServiceFactory(identity=alpha, name="sync", state=AgentServiceState.ERROR)
-    alpha_orders = EventSubscriptionQueueFactory(
-        event_subscription=EventSubscriptionFactory(agent_identity=alpha), object_type="order"
+    fleet = Fleet()
+    alpha = fleet.add_agent(
+        "alpha-login",
+        offering=hpc,
+        services={"orders": AgentServiceState.ACTIVE, "sync": AgentServiceState.ERROR},
     )
-    alpha_resources = EventSubscriptionQueueFactory(
-        event_subscription=EventSubscriptionFactory(
-            agent_identity=alpha, observable_objects=[{"object_type": "resource"}]
-        ),
-        object_type="resource",
+    fleet.add_queue(
+        alpha,
+        "order",
+        messages=5,
+        consumers=1,
+        connected_from="10.0.0.5",
+        connected_at=datetime(2026, 11, 24, 6, 44, 28, tzinfo=UTC),
     )
-    beta = AgentIdentityFactory(offering=hpc, name="beta-batch")
-    AgentServiceFactory(identity=beta, name="batch", state=AgentServiceState.IDLE)
-    beta_orders = EventSubscriptionQueueFactory(
-        event_subscription=EventSubscriptionFactory(agent_identity=beta)
+    fleet.add_queue(
+        alpha,
+        "resource",
+        messages=1,
+        consumers=1,
+        connected_from="10.0.0.6",
+        connected_at=datetime(2026, 11, 24, 7, 0, 0, tzinfo=UTC),
     )
-    gamma = AgentIdentityFactory(offering=storage, name="gamma-store")
-    gamma_orders = EventSubscriptionQueueFactory(
-        event_subscription=EventSubscriptionFactory(agent_identity=gamma)
+    beta = fleet.add_agent("beta-batch", offering=hpc, services={"batch": AgentServiceState.IDLE})
+    fleet.add_queue(beta, "order", messages=2, consumers=0)
+    gamma = fleet.add_agent("gamma-store", offering=storage)
+    fleet.add_queue(
+        gamma,
+        "order",
+        messages=0,
+        consumers=1,
+        connected_from="10.0.0.7",
+        connected_at=datetime(2026, 11, 25, 0, 0, 0, tzinfo=UTC),
     )
     return {
         "hpc": hpc,
         "storage": storage,
-        "connections": [
-            _broker_connection(
-                alpha_orders.event_subscription, peer_host="10.0.0.5", opened="2026-11-24T06:44:28"
-            ),
-            _broker_connection(
-                alpha_resources.event_subscription,
-                peer_host="10.0.0.6",
-                opened="2026-11-24T07:00:00",
-            ),
-            _broker_connection(
-                gamma_orders.event_subscription, peer_host="10.0.0.7", opened="2026-11-25T00:00:00"
-            ),
-        ],
-        "queues": [
-            broker_queue_of(alpha_orders, messages=5, consumers=1),
-            broker_queue_of(alpha_resources, messages=1, consumers=1),
-            broker_queue_of(beta_orders, messages=2, consumers=0),
-            broker_queue_of(gamma_orders, messages=0, consumers=1),
-        ],
+        "connections": fleet.connections,
+        "queues": fleet.queues,
     }
 
 
 @pytest.fixture
 def answering_broker(fleet, broker):
-    mock_broker_snapshot(
-        broker, base=MANAGEMENT, connections=fleet["connections"], queues=fleet["queues"]
-    )
+    mock_broker_snapshot(broker, connections=fleet["connections"], queues=fleet["queues"])
     return broker
 
 
@@ -231,7 +204,7 @@ def test_exits_1_when_the_only_matching_agent_is_disconnected(answering_broker):
 def test_table_replaces_control_characters_in_agent_names(broker, offering):
     # given: an agent whose name would move the terminal's cursor and colour its output
     AgentIdentityFactory(offering=offering, name="evil\x1b[2J\x1b[31mname\nnext")
-    mock_broker_snapshot(broker, base=MANAGEMENT, connections=[], queues=[])
+    mock_broker_snapshot(broker, connections=[], queues=[])
 
     # when
     result = run_connection_stats()
@@ -424,18 +397,7 @@ def test_command_process_reports_a_provisioned_agent_without_a_client_as_disconn
     owner = UserFactory(username="cli-owner")
     offering = OfferingFactory(name="CLI HPC", customer=CustomerFactory(owners=[owner]))
     identity = AgentIdentityFactory(offering=offering, created_by=owner, name="cli-agent")
-    broker = ManagementClient.from_settings()
-    subscription, _ = register_event_subscription(
-        identity,
-        owner=owner,
-        object_type="order",
-        description="",
-        source_ip="127.0.0.1",
-        broker=broker,
-    )
-    queue, _ = create_subscription_queue(
-        subscription, offering=offering, object_type="order", broker=broker
-    )
+    _, queue = provision_agent(identity, owner=owner, object_type="order")
 
     # when `manage.py connection_stats --json` runs as its own process on the test database
     completed = subprocess.run(  # noqa: S603 - our own manage.py, fixed arguments

@@ -1,10 +1,9 @@
 """GET /api/marketplace-site-agent-connection-stats/<uuid>/: one agent in the list's shape."""
 
 import pytest
-from django.conf import settings
 
-from tests.broker_mocks import mock_broker_snapshot
 from tests.factories import AgentServiceFactory, EventSubscriptionQueueFactory
+from tests.kit.broker import broker_connection_of, broker_queue_of, mock_broker_snapshot
 
 
 @pytest.fixture
@@ -17,36 +16,12 @@ def agent_with_queue(db):
 
 def mock_broker(broker, queue, *, connected: bool) -> None:
     subscription = queue.event_subscription
-    connections = (
-        [
-            {
-                "name": "127.0.0.1:5000 -> 127.0.0.1:15674",
-                "user": subscription.uuid.hex,
-                "vhost": subscription.user.uuid.hex,
-                "peer_host": "127.0.0.1",
-                "connected_at": 1764115200000,
-                "state": "running",
-                "recv_oct": 10,
-                "send_oct": 20,
-                "protocol": "Web STOMP 1.2",
-                "node": "rabbit@localhost",
-            }
-        ]
-        if connected
-        else []
-    )
     mock_broker_snapshot(
         broker,
-        base=settings.RABBITMQ_MANAGEMENT_URL.rstrip("/"),
-        connections=connections,
-        queues=[
-            {
-                "name": queue.queue_name,
-                "vhost": subscription.user.uuid.hex,
-                "messages": 4,
-                "consumers": 1,
-            }
-        ],
+        connections=[broker_connection_of(subscription, peer_host="127.0.0.1")]
+        if connected
+        else [],
+        queues=[broker_queue_of(queue, messages=4, consumers=1)],
     )
 
 

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.kit.network import free_port
+
 STATS_URL = "/api/marketplace-site-agent-connection-stats/"
 SLACK_SECONDS = 1.5
 
@@ -96,11 +98,7 @@ def oversized_server(settings) -> Iterator[str]:
 
 @pytest.fixture
 def closed_port() -> str:
-    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    probe.bind(("127.0.0.1", 0))
-    port = probe.getsockname()[1]
-    probe.close()
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.mark.parametrize(

@@ -5,15 +5,13 @@ import re
 import pytest
 import requests
 import responses
-from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
 from tests.factories import AgentIdentityFactory, AgentServiceFactory
+from tests.kit.broker import MANAGEMENT, SNAPSHOT_CALLS, mock_broker_snapshot
 
 URL = "/api/marketplace-site-agent-connection-stats/"
-MANAGEMENT = django_settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 
 
 @pytest.fixture
@@ -28,7 +26,7 @@ def _names(response) -> list[str]:
 def test_pollers_within_the_ttl_share_one_answer(settings, fleet, support_user, client_for, broker):
     # given a 30 s TTL and a broker that answers
     settings.BROKER_SNAPSHOT_TTL = 30
-    mock_broker_snapshot(broker, base=MANAGEMENT)
+    mock_broker_snapshot(broker)
     client = client_for(support_user)
     first = client.get(URL)
 
@@ -49,7 +47,7 @@ def test_pollers_within_the_ttl_share_one_answer(settings, fleet, support_user, 
 
 def test_each_filter_set_has_its_own_answer(settings, fleet, support_user, client_for, broker):
     settings.BROKER_SNAPSHOT_TTL = 30
-    mock_broker_snapshot(broker, base=MANAGEMENT)
+    mock_broker_snapshot(broker)
     client = client_for(support_user)
 
     everyone = client.get(URL)
@@ -67,7 +65,7 @@ def test_a_database_change_shows_once_the_ttl_has_passed(
 ):
     # given an answer shared for 2 s, then a new agent
     settings.BROKER_SNAPSHOT_TTL = 2
-    mock_broker_snapshot(broker, base=MANAGEMENT)
+    mock_broker_snapshot(broker)
     client = client_for(support_user)
     assert len(_names(client.get(URL))) == 3
     AgentServiceFactory(identity=AgentIdentityFactory(offering=fleet[0].offering, name="new"))
@@ -87,7 +85,7 @@ def test_without_a_ttl_every_answer_is_built_afresh(
     settings, fleet, support_user, client_for, broker
 ):
     settings.BROKER_SNAPSHOT_TTL = 0
-    mock_broker_snapshot(broker, base=MANAGEMENT)
+    mock_broker_snapshot(broker)
     client = client_for(support_user)
     client.get(URL)
     AgentIdentityFactory(offering=fleet[0].offering, name="new")
@@ -101,7 +99,7 @@ def test_a_shared_answer_is_never_served_once_the_broker_is_gone_beyond_the_ttl(
 ):
     # given a shared answer, then the broker refusing every call
     settings.BROKER_SNAPSHOT_TTL = 2
-    mock_broker_snapshot(broker, base=MANAGEMENT)
+    mock_broker_snapshot(broker)
     client = client_for(support_user)
     assert client.get(URL).status_code == 200
     broker.reset()
@@ -125,7 +123,7 @@ def test_the_browsable_api_still_renders_the_stats(
     settings, fleet, support_user, client_for, broker
 ):
     settings.BROKER_SNAPSHOT_TTL = 30
-    mock_broker_snapshot(broker, base=MANAGEMENT)
+    mock_broker_snapshot(broker)
 
     response = client_for(support_user).get(URL, HTTP_ACCEPT="text/html")
 

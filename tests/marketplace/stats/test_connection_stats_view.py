@@ -7,13 +7,11 @@ Broker bodies start from the captured RabbitMQ 3.10 responses in tests/fixtures/
 STOMP, the latter listed before its stats were emitted).
 """
 
-import copy
 import json
 import logging
 from base64 import b64encode
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
@@ -21,29 +19,27 @@ from uuid import UUID
 import pytest
 import requests
 import responses
-from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from marketplace.models import AgentServiceState
-from tests.broker_mocks import SNAPSHOT_CALLS, mock_broker_snapshot
 from tests.factories import (
-    AgentIdentityFactory,
-    AgentServiceFactory,
     CustomerFactory,
-    EventSubscriptionFactory,
-    EventSubscriptionQueueFactory,
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.broker import (
+    CONNECTIONS_URL,
+    CONSUMERS_URL,
+    QUEUES_URL,
+    SNAPSHOT_CALLS,
+    captured,
+    mock_broker_snapshot,
+)
+from tests.kit.fleet import Fleet
 
 URL = "/api/marketplace-site-agent-connection-stats/"
-MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
-CONNECTIONS_URL = f"{MANAGEMENT}/api/connections"
-QUEUES_URL = f"{MANAGEMENT}/api/queues"
-CONSUMERS_URL = f"{MANAGEMENT}/api/consumers"
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "rabbitmq"
 
 # Identifiers of the captured responses.
 OWNER_VHOST = UUID("9a2b386ca3464aee9f313c0f20518f57")
@@ -93,41 +89,8 @@ SUMMARY_KEYS = {
 }
 
 
-def _captured(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _broker_connection(subscription: Any, *, index: int = 0) -> dict[str, Any]:
-    """A captured AMQP connection of a subscription user, moved to another subscription."""
-    item = copy.deepcopy(_captured("connections_columns.json")[1])
-    port = 40000 + index
-    item.update(
-        name=f"10.0.0.1:{port} -> 127.0.0.1:5672",
-        user=subscription.uuid.hex,
-        vhost=subscription.user.uuid.hex,
-        peer_port=port,
-    )
-    return item
-
-
-def _broker_queue(queue: Any, *, messages: int = 0, consumers: int = 1) -> dict[str, Any]:
-    """A captured queue, renamed to a database queue."""
-    item = copy.deepcopy(_captured("queues_columns.json")[0])
-    item.update(name=queue.queue_name, vhost=queue.vhost, messages=messages, consumers=consumers)
-    return item
-
-
-def _mock_broker(
-    broker: responses.RequestsMock,
-    *,
-    connections: list[dict[str, Any]] | None = None,
-    queues: list[dict[str, Any]] | None = None,
-) -> None:
-    mock_broker_snapshot(broker, base=MANAGEMENT, connections=connections, queues=queues)
 
 
 def _paths(broker: responses.RequestsMock) -> list[str]:
@@ -151,7 +114,7 @@ def test_stats_are_readable_only_by_staff_and_support(
     role, expected_status, request, identity, client_for, api_client, broker
 ):
     # given: an agent of the owner's customer and a broker that answers
-    _mock_broker(broker)
+    mock_broker_snapshot(broker)
     client = api_client if role == "anonymous" else client_for(request.getfixturevalue(role))
 
     # when
@@ -175,25 +138,19 @@ def captured_fleet(db):
     """
     owner = UserFactory(uuid=OWNER_VHOST, first_name="Ada", last_name="Lovelace")
     offering = OfferingFactory(uuid=OFFERING, name="HPC", customer=CustomerFactory(owners=[owner]))
-    alpha = AgentIdentityFactory(offering=offering, name="alpha", created_by=owner)
-    AgentServiceFactory(identity=alpha, name="orders", state=AgentServiceState.ACTIVE)
-    AgentServiceFactory(identity=alpha, name="sync", state=AgentServiceState.ERROR)
-    amqp = EventSubscriptionFactory(
-        uuid=AMQP_SUBSCRIPTION,
-        agent_identity=alpha,
-        observable_objects=[{"object_type": "resource"}],
+    fleet = Fleet()
+    alpha = fleet.add_agent(
+        "alpha",
+        offering=offering,
+        created_by=owner,
+        services={"orders": AgentServiceState.ACTIVE, "sync": AgentServiceState.ERROR},
     )
-    stomp = EventSubscriptionFactory(
-        uuid=STOMP_SUBSCRIPTION,
-        agent_identity=alpha,
-        observable_objects=[{"object_type": "order"}],
-    )
-    EventSubscriptionQueueFactory(event_subscription=amqp, object_type="resource")
-    EventSubscriptionQueueFactory(event_subscription=stomp, object_type="order")
+    fleet.add_queue(alpha, "resource", uuid=AMQP_SUBSCRIPTION)
+    fleet.add_queue(alpha, "order", uuid=STOMP_SUBSCRIPTION)
 
-    beta = AgentIdentityFactory(name="beta", created_by=None)
-    lonely = EventSubscriptionFactory(agent_identity=beta, user=UserFactory())
-    missing = EventSubscriptionQueueFactory(event_subscription=lonely, object_type="order")
+    beta = fleet.add_agent("beta", created_by=None)
+    missing = fleet.add_queue(beta, "order", user=UserFactory())
+    lonely = missing.event_subscription
     return {"owner": owner, "alpha": alpha, "beta": beta, "lonely": lonely, "missing": missing}
 
 
@@ -201,10 +158,10 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
     captured_fleet, staff_user, client_for, broker
 ):
     # given
-    _mock_broker(
+    mock_broker_snapshot(
         broker,
-        connections=_captured("connections_columns.json"),
-        queues=_captured("queues_columns.json"),
+        connections=captured("connections_columns.json"),
+        queues=captured("queues_columns.json"),
     )
     owner, alpha, beta = captured_fleet["owner"], captured_fleet["alpha"], captured_fleet["beta"]
 
@@ -336,10 +293,10 @@ def test_stats_ask_the_broker_only_for_all_connections_queues_and_consumers_trim
     captured_fleet, staff_user, client_for, broker
 ):
     # given
-    _mock_broker(
+    mock_broker_snapshot(
         broker,
-        connections=_captured("connections_columns.json"),
-        queues=_captured("queues_columns.json"),
+        connections=captured("connections_columns.json"),
+        queues=captured("queues_columns.json"),
     )
 
     # when
@@ -367,38 +324,32 @@ def test_stats_ask_the_broker_only_for_all_connections_queues_and_consumers_trim
 # --- what it costs --------------------------------------------------------------------------
 
 
-def _add_agents(offering: Any, owner: Any, count: int, *, start: int) -> list[Any]:
-    """Agents with 3 services, 2 subscriptions and 2 queues each; returns the queues."""
-    queues = []
+def _add_agents(fleet: Fleet, offering: Any, owner: Any, count: int, *, start: int) -> None:
+    """Agents with 3 services, 2 subscriptions and 2 queues each, every subscription
+    connected and every queue holding a message."""
     for number in range(start, start + count):
-        agent = AgentIdentityFactory(
-            offering=offering, name=f"agent-{number:03d}", created_by=owner
+        agent = fleet.add_agent(
+            f"agent-{number:03d}",
+            offering=offering,
+            created_by=owner,
+            services=dict.fromkeys(("orders", "membership", "usage"), AgentServiceState.ACTIVE),
         )
-        for service in ("orders", "membership", "usage"):
-            AgentServiceFactory(identity=agent, name=service)
         for object_type in ("order", "resource"):
-            sub = EventSubscriptionFactory(
-                agent_identity=agent, observable_objects=[{"object_type": object_type}]
+            fleet.add_queue(
+                agent,
+                object_type,
+                messages=1,
+                consumers=1,
+                connected_from=f"10.0.0.{len(fleet.connections) + 1}",
             )
-            queues.append(
-                EventSubscriptionQueueFactory(event_subscription=sub, object_type=object_type)
-            )
-    return queues
 
 
 def _ask_with_every_subscription_connected(
-    client: Any, broker: responses.RequestsMock, queues: list[Any]
+    client: Any, broker: responses.RequestsMock, fleet: Fleet
 ) -> tuple[Any, int, int]:
     broker.reset()
     cache.clear()  # each request must ask the broker, not reuse the shared snapshot
-    _mock_broker(
-        broker,
-        connections=[
-            _broker_connection(queue.event_subscription, index=index)
-            for index, queue in enumerate(queues)
-        ],
-        queues=[_broker_queue(queue, messages=1) for queue in queues],
-    )
+    fleet.mock(broker)
     with CaptureQueriesContext(connection) as queries:
         response = client.get(URL)
     return response, len(queries), len(broker.calls)
@@ -409,13 +360,14 @@ def test_stats_cost_the_same_queries_and_broker_calls_for_1_and_50_agents(
 ):
     # given
     client = client_for(staff_user)
-    queues = _add_agents(offering, owner, 1, start=0)
+    fleet = Fleet()
+    _add_agents(fleet, offering, owner, 1, start=0)
 
     # when
-    one, one_queries, one_calls = _ask_with_every_subscription_connected(client, broker, queues)
-    queues += _add_agents(offering, owner, 49, start=1)
+    one, one_queries, one_calls = _ask_with_every_subscription_connected(client, broker, fleet)
+    _add_agents(fleet, offering, owner, 49, start=1)
     fifty, fifty_queries, fifty_calls = _ask_with_every_subscription_connected(
-        client, broker, queues
+        client, broker, fleet
     )
 
     # then
@@ -437,27 +389,25 @@ def filter_fleet(db):
     10 messages) on the first customer's offering; gamma-login (Idle, connected, 100
     messages) on the second customer's offering."""
     first_offering, second_offering = OfferingFactory(), OfferingFactory()
-    connections, queues = [], []
+    fleet = Fleet()
     plan = [
         ("alpha-login", first_offering, [AgentServiceState.ACTIVE] * 2, True, 1),
         ("beta-batch", first_offering, [AgentServiceState.ERROR], False, 10),
         ("gamma-login", second_offering, [AgentServiceState.IDLE], True, 100),
     ]
     for index, (name, offering, states, is_connected, messages) in enumerate(plan):
-        agent = AgentIdentityFactory(offering=offering, name=name)
-        for state in states:
-            AgentServiceFactory(identity=agent, state=state)
-        queue = EventSubscriptionQueueFactory(
-            event_subscription=EventSubscriptionFactory(agent_identity=agent)
+        agent = fleet.add_agent(name, offering=offering, services=states)
+        fleet.add_queue(
+            agent,
+            messages=messages,
+            consumers=1,
+            connected_from=f"10.0.0.{index + 1}" if is_connected else None,
         )
-        queues.append(_broker_queue(queue, messages=messages))
-        if is_connected:
-            connections.append(_broker_connection(queue.event_subscription, index=index))
     return {
         "first_offering": first_offering,
         "second_customer": second_offering.customer,
-        "connections": connections,
-        "queues": queues,
+        "connections": fleet.connections,
+        "queues": fleet.queues,
     }
 
 
@@ -488,7 +438,9 @@ def test_stats_filters_narrow_the_agents_and_the_summary_follows(
     broker,
 ):
     # given
-    _mock_broker(broker, connections=filter_fleet["connections"], queues=filter_fleet["queues"])
+    mock_broker_snapshot(
+        broker, connections=filter_fleet["connections"], queues=filter_fleet["queues"]
+    )
     query = {
         key: str(filter_fleet[value].uuid) if key.endswith("_uuid") else value
         for key, value in params.items()
@@ -521,7 +473,7 @@ def test_stats_reject_an_invalid_filter_with_a_field_error_before_asking_the_bro
     field, value, staff_user, client_for, broker
 ):
     # given
-    _mock_broker(broker)
+    mock_broker_snapshot(broker)
 
     # when
     response = client_for(staff_user).get(URL, {field: value})
@@ -538,17 +490,17 @@ def test_stats_reject_an_invalid_filter_with_a_field_error_before_asking_the_bro
 # --- how it fails ---------------------------------------------------------------------------
 
 SECRET = "pw-Zq8-never-echo-this"
-TRUNCATED = json.dumps(_captured("connections_columns.json"))[:700]
+TRUNCATED = json.dumps(captured("connections_columns.json"))[:700]
 
 
 def _without_user() -> list[dict[str, Any]]:
-    items = _captured("connections_columns.json")
+    items = captured("connections_columns.json")
     del items[1]["user"]
     return items
 
 
 def _beyond_any_date() -> list[dict[str, Any]]:
-    items = _captured("connections_columns.json")
+    items = captured("connections_columns.json")
     items[1]["connected_at"] = 10**20
     return items
 
@@ -569,7 +521,7 @@ BROKEN_CONNECTIONS: list[Any] = [
         {"body": "<html>RabbitMQ Management</html>", "content_type": "text/html"}, id="not-json"
     ),
     pytest.param({"body": TRUNCATED, "content_type": "application/json"}, id="truncated-json"),
-    pytest.param({"json": {"items": _captured("connections_columns.json")}}, id="dict-not-list"),
+    pytest.param({"json": {"items": captured("connections_columns.json")}}, id="dict-not-list"),
     pytest.param({"json": ["publisher", "agent-amqp"]}, id="list-of-strings"),
     pytest.param({"json": _without_user()}, id="connection-without-user"),
     pytest.param({"json": _beyond_any_date()}, id="connected-at-beyond-any-date"),
@@ -584,8 +536,8 @@ def test_stats_return_503_broker_unavailable_without_leaking_the_password(
     settings.RABBITMQ_USER = "monitor"
     settings.RABBITMQ_PASSWORD = SECRET
     broker.add(responses.GET, CONNECTIONS_URL, **failure)
-    broker.add(responses.GET, QUEUES_URL, json=_captured("queues_columns.json"))
-    broker.add(responses.GET, CONSUMERS_URL, json=_captured("consumers.json"))
+    broker.add(responses.GET, QUEUES_URL, json=captured("queues_columns.json"))
+    broker.add(responses.GET, CONSUMERS_URL, json=captured("consumers.json"))
     caplog.set_level(logging.DEBUG)
 
     # when
@@ -616,9 +568,9 @@ def test_stats_return_503_not_a_disconnected_fleet_when_either_broker_call_fails
 ):
     # given: alpha is connected according to the captured connections
     answers: dict[str, Callable[[], dict[str, Any]]] = {
-        CONNECTIONS_URL: lambda: {"json": _captured("connections_columns.json")},
-        QUEUES_URL: lambda: {"json": _captured("queues_columns.json")},
-        CONSUMERS_URL: lambda: {"json": _captured("consumers.json")},
+        CONNECTIONS_URL: lambda: {"json": captured("connections_columns.json")},
+        QUEUES_URL: lambda: {"json": captured("queues_columns.json")},
+        CONSUMERS_URL: lambda: {"json": captured("consumers.json")},
     }
     for url, answer in answers.items():
         kwargs = {"status": 502, "body": "bad gateway"} if url == failing_url else answer()
