@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import responses
 from django.conf import settings
@@ -18,6 +19,12 @@ CONNECTIONS_URL = f"{MANAGEMENT}/api/connections"
 QUEUES_URL = f"{MANAGEMENT}/api/queues"
 CONSUMERS_URL = f"{MANAGEMENT}/api/consumers"
 CAPTURED = ROOT / "tests" / "fixtures" / "rabbitmq"
+# Who is who in the captured responses: the owner's vhost, the offering, and the
+# subscription users connected over AMQP and over Web STOMP (listed before its stats).
+CAPTURED_OWNER = UUID("9a2b386ca3464aee9f313c0f20518f57")
+CAPTURED_OFFERING = UUID("012013ecc2e84a3c90e2d616541c82fb")
+CAPTURED_AMQP_SUBSCRIPTION = UUID("18b4ecbe541b46b38c9e129f3485911f")
+CAPTURED_STOMP_SUBSCRIPTION = UUID("0233d0c94a9544c0bca9b1709dc3c24d")
 # One snapshot: /api/connections, /api/queues and /api/consumers.
 SNAPSHOT_CALLS = 3
 CONNECTED_AT = datetime(2026, 11, 24, 6, 44, tzinfo=UTC)

@@ -1,55 +1,27 @@
 """GET /api/marketplace-site-agent-connection-stats/ with the management API mocked by
-`responses`: who may call it, what it returns, what it costs, how it filters, and how it
-fails when the broker cannot be asked.
+`responses`: who may call it, and what it returns.
 
-Broker bodies start from the captured RabbitMQ 3.10 responses in tests/fixtures/rabbitmq/
+Broker bodies are the captured RabbitMQ 3.10 responses in tests/fixtures/rabbitmq/
 (owner vhost 9a2b…, offering 0120…, subscription users 18b4… over AMQP and 0233… over Web
 STOMP, the latter listed before its stats were emitted).
 """
 
-import json
-import logging
-from base64 import b64encode
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from uuid import UUID
 
 import pytest
-import requests
 import responses
-from django.core.cache import cache
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
-from marketplace.models import AgentServiceState
-from tests.factories import (
-    CustomerFactory,
-    OfferingFactory,
-    UserFactory,
-)
+from tests.kit.api import STATS_URL as URL
 from tests.kit.broker import (
-    CONNECTIONS_URL,
-    CONSUMERS_URL,
-    QUEUES_URL,
+    CAPTURED_AMQP_SUBSCRIPTION,
+    CAPTURED_OFFERING,
+    CAPTURED_OWNER,
+    CAPTURED_STOMP_SUBSCRIPTION,
     SNAPSHOT_CALLS,
     captured,
     mock_broker_snapshot,
 )
-from tests.kit.fleet import Fleet
-
-URL = "/api/marketplace-site-agent-connection-stats/"
-
-# Identifiers of the captured responses.
-OWNER_VHOST = UUID("9a2b386ca3464aee9f313c0f20518f57")
-OFFERING = UUID("012013ecc2e84a3c90e2d616541c82fb")
-AMQP_SUBSCRIPTION = UUID("18b4ecbe541b46b38c9e129f3485911f")
-STOMP_SUBSCRIPTION = UUID("0233d0c94a9544c0bca9b1709dc3c24d")
-
-# SQL queries of one stats request: the token, the agents with offering and creator, their
-# services, their subscriptions with owner, the subscriptions' queues, the queues' offerings.
-STATS_QUERIES = 5  # token, agents, services, subscriptions, queues
 
 AGENT_KEYS = {
     "uuid",
@@ -97,9 +69,6 @@ def _paths(broker: responses.RequestsMock) -> list[str]:
     return sorted(str(urlsplit(call.request.url).path) for call in broker.calls)
 
 
-# --- who may ask ------------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("role", "expected_status"),
     [
@@ -123,35 +92,6 @@ def test_stats_are_readable_only_by_staff_and_support(
     # then
     assert response.status_code == expected_status
     assert len(broker.calls) == (SNAPSHOT_CALLS if expected_status == 200 else 0)
-
-
-# --- what it returns ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def captured_fleet(db):
-    """The rows behind the captured responses plus a disconnected agent elsewhere.
-
-    alpha: offering 0120… of owner 9a2b…, subscriptions 18b4… (AMQP, resource queue with 5
-    messages and no consumer) and 0233… (Web STOMP without stats yet, consumed order queue).
-    beta: no creator, one subscription without a connection and a queue the broker lacks.
-    """
-    owner = UserFactory(uuid=OWNER_VHOST, first_name="Ada", last_name="Lovelace")
-    offering = OfferingFactory(uuid=OFFERING, name="HPC", customer=CustomerFactory(owners=[owner]))
-    fleet = Fleet()
-    alpha = fleet.add_agent(
-        "alpha",
-        offering=offering,
-        created_by=owner,
-        services={"orders": AgentServiceState.ACTIVE, "sync": AgentServiceState.ERROR},
-    )
-    fleet.add_queue(alpha, "resource", uuid=AMQP_SUBSCRIPTION)
-    fleet.add_queue(alpha, "order", uuid=STOMP_SUBSCRIPTION)
-
-    beta = fleet.add_agent("beta", created_by=None)
-    missing = fleet.add_queue(beta, "order", user=UserFactory())
-    lonely = missing.event_subscription
-    return {"owner": owner, "alpha": alpha, "beta": beta, "lonely": lonely, "missing": missing}
 
 
 def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
@@ -183,7 +123,7 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
 
     first = agents["alpha"]
     assert first["uuid"] == str(alpha.uuid)
-    assert first["offering_uuid"] == str(OFFERING)
+    assert first["offering_uuid"] == str(CAPTURED_OFFERING)
     assert first["offering_name"] == "HPC"
     assert first["version"] == "1.0.0"
     assert first["last_restarted"] == _iso(alpha.created)
@@ -201,7 +141,7 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
         ("sync", "ERROR"),
     ]
     amqp, stomp = first["event_subscriptions"]
-    assert amqp["uuid"] == str(AMQP_SUBSCRIPTION)
+    assert amqp["uuid"] == str(CAPTURED_AMQP_SUBSCRIPTION)
     assert amqp["observable_objects"] == [{"object_type": "resource"}]
     assert amqp["rmq_connection"] == {
         "connected": True,
@@ -213,7 +153,7 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
         "node": "rabbit@vm",
         "protocol": "AMQP 0-9-1",
     }
-    assert stomp["uuid"] == str(STOMP_SUBSCRIPTION)
+    assert stomp["uuid"] == str(CAPTURED_STOMP_SUBSCRIPTION)
     assert stomp["rmq_connection"] == {
         "connected": True,
         "source_ip": "127.0.0.1",
@@ -227,8 +167,8 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
     queue_prefix = "_offering_012013ecc2e84a3c90e2d616541c82fb_"
     assert first["queues"] == [
         {
-            "name": f"subscription_{AMQP_SUBSCRIPTION.hex}{queue_prefix}resource",
-            "vhost": OWNER_VHOST.hex,
+            "name": f"subscription_{CAPTURED_AMQP_SUBSCRIPTION.hex}{queue_prefix}resource",
+            "vhost": CAPTURED_OWNER.hex,
             "messages": 5,
             "consumers": 0,
             "object_type": "resource",
@@ -236,8 +176,8 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
             "exists_on_broker": True,
         },
         {
-            "name": f"subscription_{STOMP_SUBSCRIPTION.hex}{queue_prefix}order",
-            "vhost": OWNER_VHOST.hex,
+            "name": f"subscription_{CAPTURED_STOMP_SUBSCRIPTION.hex}{queue_prefix}order",
+            "vhost": CAPTURED_OWNER.hex,
             "messages": 0,
             "consumers": 1,
             "object_type": "order",
@@ -319,267 +259,3 @@ def test_stats_ask_the_broker_only_for_all_connections_queues_and_consumers_trim
     assert query["/api/queues"]["enable_queue_totals"] == ["true"]
     assert columns["/api/consumers"] == {"queue.name", "queue.vhost"}
     assert all(call.request.method == "GET" for call in broker.calls)
-
-
-# --- what it costs --------------------------------------------------------------------------
-
-
-def _add_agents(fleet: Fleet, offering: Any, owner: Any, count: int, *, start: int) -> None:
-    """Agents with 3 services, 2 subscriptions and 2 queues each, every subscription
-    connected and every queue holding a message."""
-    for number in range(start, start + count):
-        agent = fleet.add_agent(
-            f"agent-{number:03d}",
-            offering=offering,
-            created_by=owner,
-            services=dict.fromkeys(("orders", "membership", "usage"), AgentServiceState.ACTIVE),
-        )
-        for object_type in ("order", "resource"):
-            fleet.add_queue(
-                agent,
-                object_type,
-                messages=1,
-                consumers=1,
-                connected_from=f"10.0.0.{len(fleet.connections) + 1}",
-            )
-
-
-def _ask_with_every_subscription_connected(
-    client: Any, broker: responses.RequestsMock, fleet: Fleet
-) -> tuple[Any, int, int]:
-    broker.reset()
-    cache.clear()  # each request must ask the broker, not reuse the shared snapshot
-    fleet.mock(broker)
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(URL)
-    return response, len(queries), len(broker.calls)
-
-
-def test_stats_cost_the_same_queries_and_broker_calls_for_1_and_50_agents(
-    owner, offering, staff_user, client_for, broker
-):
-    # given
-    client = client_for(staff_user)
-    fleet = Fleet()
-    _add_agents(fleet, offering, owner, 1, start=0)
-
-    # when
-    one, one_queries, one_calls = _ask_with_every_subscription_connected(client, broker, fleet)
-    _add_agents(fleet, offering, owner, 49, start=1)
-    fifty, fifty_queries, fifty_calls = _ask_with_every_subscription_connected(
-        client, broker, fleet
-    )
-
-    # then
-    assert (one.status_code, fifty.status_code) == (200, 200)
-    assert one.json()["summary"]["connected_agents"] == 1
-    assert fifty.json()["summary"]["connected_agents"] == 50
-    assert fifty.json()["summary"]["total_queued_messages"] == 100
-    assert all(len(agent["services"]) == 3 for agent in fifty.json()["agents"])
-    assert one_queries == fifty_queries == STATS_QUERIES
-    assert one_calls == fifty_calls == SNAPSHOT_CALLS
-
-
-# --- filters --------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def filter_fleet(db):
-    """alpha-login (Active twice, connected, 1 message) and beta-batch (Error, disconnected,
-    10 messages) on the first customer's offering; gamma-login (Idle, connected, 100
-    messages) on the second customer's offering."""
-    first_offering, second_offering = OfferingFactory(), OfferingFactory()
-    fleet = Fleet()
-    plan = [
-        ("alpha-login", first_offering, [AgentServiceState.ACTIVE] * 2, True, 1),
-        ("beta-batch", first_offering, [AgentServiceState.ERROR], False, 10),
-        ("gamma-login", second_offering, [AgentServiceState.IDLE], True, 100),
-    ]
-    for index, (name, offering, states, is_connected, messages) in enumerate(plan):
-        agent = fleet.add_agent(name, offering=offering, services=states)
-        fleet.add_queue(
-            agent,
-            messages=messages,
-            consumers=1,
-            connected_from=f"10.0.0.{index + 1}" if is_connected else None,
-        )
-    return {
-        "first_offering": first_offering,
-        "second_customer": second_offering.customer,
-        "connections": fleet.connections,
-        "queues": fleet.queues,
-    }
-
-
-@pytest.mark.parametrize(
-    ("params", "expected_names", "expected_connected", "expected_messages"),
-    [
-        ({}, ["alpha-login", "beta-batch", "gamma-login"], 2, 111),
-        ({"offering_uuid": "first_offering"}, ["alpha-login", "beta-batch"], 1, 11),
-        ({"customer_uuid": "second_customer"}, ["gamma-login"], 1, 100),
-        ({"connected": "true"}, ["alpha-login", "gamma-login"], 2, 101),
-        ({"connected": "false"}, ["beta-batch"], 0, 10),
-        ({"service_state": "ERROR"}, ["beta-batch"], 0, 10),
-        ({"service_state": "idle"}, ["gamma-login"], 1, 100),
-        ({"service_state": "Active"}, ["alpha-login"], 1, 1),
-        ({"name": "LOGIN"}, ["alpha-login", "gamma-login"], 2, 101),
-        ({"name": "a-bat"}, ["beta-batch"], 0, 10),
-        ({"offering_uuid": "first_offering", "connected": "false"}, ["beta-batch"], 0, 10),
-    ],
-)
-def test_stats_filters_narrow_the_agents_and_the_summary_follows(
-    params,
-    expected_names,
-    expected_connected,
-    expected_messages,
-    filter_fleet,
-    staff_user,
-    client_for,
-    broker,
-):
-    # given
-    mock_broker_snapshot(
-        broker, connections=filter_fleet["connections"], queues=filter_fleet["queues"]
-    )
-    query = {
-        key: str(filter_fleet[value].uuid) if key.endswith("_uuid") else value
-        for key, value in params.items()
-    }
-
-    # when
-    response = client_for(staff_user).get(URL, query)
-
-    # then
-    assert response.status_code == 200
-    body = response.json()
-    assert sorted(agent["name"] for agent in body["agents"]) == expected_names
-    assert body["summary"]["total_agents"] == len(expected_names)
-    assert body["summary"]["connected_agents"] == expected_connected
-    assert body["summary"]["disconnected_agents"] == len(expected_names) - expected_connected
-    assert body["summary"]["total_queued_messages"] == expected_messages
-    assert body["summary"]["total_queues"] == len(expected_names)
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("offering_uuid", "not-a-uuid"),
-        ("customer_uuid", "12345"),
-        ("connected", "maybe"),
-        ("service_state", "busy"),
-    ],
-)
-def test_stats_reject_an_invalid_filter_with_a_field_error_before_asking_the_broker(
-    field, value, staff_user, client_for, broker
-):
-    # given
-    mock_broker_snapshot(broker)
-
-    # when
-    response = client_for(staff_user).get(URL, {field: value})
-
-    # then
-    assert response.status_code == 400
-    body = response.json()
-    assert list(body) == [field]
-    assert isinstance(body[field], list)
-    assert body[field]
-    assert len(broker.calls) == 0
-
-
-# --- how it fails ---------------------------------------------------------------------------
-
-SECRET = "pw-Zq8-never-echo-this"
-TRUNCATED = json.dumps(captured("connections_columns.json"))[:700]
-
-
-def _without_user() -> list[dict[str, Any]]:
-    items = captured("connections_columns.json")
-    del items[1]["user"]
-    return items
-
-
-def _beyond_any_date() -> list[dict[str, Any]]:
-    items = captured("connections_columns.json")
-    items[1]["connected_at"] = 10**20
-    return items
-
-
-BROKEN_CONNECTIONS: list[Any] = [
-    pytest.param({"body": requests.ConnectionError("Connection refused")}, id="refused"),
-    pytest.param({"body": requests.ReadTimeout("Read timed out. (read timeout=5)")}, id="timeout"),
-    pytest.param({"status": 500, "json": {"error": "Internal Server Error"}}, id="http-500"),
-    pytest.param(
-        {"status": 502, "body": "<html>502 Bad Gateway</html>", "content_type": "text/html"},
-        id="http-502",
-    ),
-    pytest.param(
-        {"status": 401, "json": {"error": "not_authorized", "reason": "Login failed"}},
-        id="http-401",
-    ),
-    pytest.param(
-        {"body": "<html>RabbitMQ Management</html>", "content_type": "text/html"}, id="not-json"
-    ),
-    pytest.param({"body": TRUNCATED, "content_type": "application/json"}, id="truncated-json"),
-    pytest.param({"json": {"items": captured("connections_columns.json")}}, id="dict-not-list"),
-    pytest.param({"json": ["publisher", "agent-amqp"]}, id="list-of-strings"),
-    pytest.param({"json": _without_user()}, id="connection-without-user"),
-    pytest.param({"json": _beyond_any_date()}, id="connected-at-beyond-any-date"),
-]
-
-
-@pytest.mark.parametrize("failure", BROKEN_CONNECTIONS)
-def test_stats_return_503_broker_unavailable_without_leaking_the_password(
-    failure, captured_fleet, staff_user, client_for, broker, settings, caplog
-):
-    # given: a distinctive management password and a broker whose connections call fails
-    settings.RABBITMQ_USER = "monitor"
-    settings.RABBITMQ_PASSWORD = SECRET
-    broker.add(responses.GET, CONNECTIONS_URL, **failure)
-    broker.add(responses.GET, QUEUES_URL, json=captured("queues_columns.json"))
-    broker.add(responses.GET, CONSUMERS_URL, json=captured("consumers.json"))
-    caplog.set_level(logging.DEBUG)
-
-    # when
-    response = client_for(staff_user).get(URL)
-
-    # then
-    assert response.status_code == 503
-    body = response.json()
-    assert set(body) == {"detail", "code"}
-    assert isinstance(body["detail"], str)
-    assert body["detail"]
-    assert body["code"] == "broker_unavailable"
-    credentials = b64encode(f"monitor:{SECRET}".encode()).decode()
-    assert broker.calls[0].request.headers["Authorization"] == f"Basic {credentials}"
-    assert caplog.records
-    for leak in (SECRET, credentials):
-        assert leak not in response.content.decode()
-        assert leak not in caplog.text
-
-
-@pytest.mark.parametrize(
-    "failing_url",
-    [CONNECTIONS_URL, QUEUES_URL, CONSUMERS_URL],
-    ids=["connections", "queues", "consumers"],
-)
-def test_stats_return_503_not_a_disconnected_fleet_when_either_broker_call_fails(
-    failing_url, captured_fleet, staff_user, client_for, broker
-):
-    # given: alpha is connected according to the captured connections
-    answers: dict[str, Callable[[], dict[str, Any]]] = {
-        CONNECTIONS_URL: lambda: {"json": captured("connections_columns.json")},
-        QUEUES_URL: lambda: {"json": captured("queues_columns.json")},
-        CONSUMERS_URL: lambda: {"json": captured("consumers.json")},
-    }
-    for url, answer in answers.items():
-        kwargs = {"status": 502, "body": "bad gateway"} if url == failing_url else answer()
-        broker.add(responses.GET, url, **kwargs)
-
-    # when
-    response = client_for(staff_user).get(URL)
-
-    # then
-    assert response.status_code == 503
-    assert response.json()["code"] == "broker_unavailable"
-    assert "agents" not in response.json()
