@@ -1,4 +1,5 @@
 # Two commands: `make run` and `make test`. Both create .venv and install what they need.
+# `make unit` runs the tests that need no service, in well under a minute.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,8 +9,14 @@ SDK_80_VERSIONS := 8.0.0 8.0.9
 DEV_ENV := DEBUG=true
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agentstats
 TEST_ENV := SECRET_KEY=test-only-secret-key DATABASE_URL=$(TEST_DATABASE_URL)
+# Every test that needs PostgreSQL, RabbitMQ, Redis, a browser or a live server carries a
+# marker from its fixtures (tests/kit/services.py); `make unit` deselects them and runs the
+# rest on an in-memory SQLite database and the local-memory cache. CI=true: a test that asks
+# for a service anyway fails rather than skips.
+SERVICE_MARKERS := broker or postgres or redis or browser or live_server
+UNIT_ENV := CI=true SECRET_KEY=test-only-secret-key DATABASE_URL=sqlite:///:memory: CACHE_URL=
 
-.PHONY: run test lint install services browser bench clean
+.PHONY: run test unit lint install services browser bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -78,6 +85,9 @@ test: $(STAMP) services browser lint
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(TEST_ENV) $(BIN)/pytest
+
+unit: $(STAMP)
+	$(UNIT_ENV) $(BIN)/pytest -m "not ($(SERVICE_MARKERS))"
 
 # docs/benchmarks.md: the stats endpoint against the broker's floor and the upstream pattern,
 # and a 32-poller load run (wrk). About 15 minutes; never alongside the test suite.

@@ -1,4 +1,5 @@
-"""Shared fixtures: users by role, API clients, a mocked broker and the real services."""
+"""Shared fixtures: users by role, API clients, a mocked broker, a stopped clock and the real
+services; every test that uses a real service is marked with it."""
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -23,10 +24,20 @@ from tests.factories import (
     UserFactory,
 )
 from tests.kit.clock import FakeClock
-from tests.kit.services import MANAGEMENT, management_api_answers, require_service
+from tests.kit.services import (
+    MANAGEMENT,
+    management_api_answers,
+    mark_service_tests,
+    require_service,
+)
 
 # The live server's listen backlog is 10; the concurrency tests open 50 connections at once.
 WSGIServer.request_queue_size = 128
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs a real service (see kit/services.SERVICE_FIXTURES)."""
+    mark_service_tests(items)
 
 
 @pytest.fixture(autouse=True)
