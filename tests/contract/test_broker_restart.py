@@ -14,6 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from marketplace.models import EventSubscription
 from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
+from tests.kit.api import STATS_URL
 from tests.kit.paths import ROOT
 from tests.kit.polling import wait_until
 from tests.kit.services import require_service
@@ -21,7 +22,6 @@ from tests.kit.services import require_service
 NODE_SCRIPT = ROOT / "scripts" / "test_broker_node.sh"
 MANAGEMENT = "http://127.0.0.1:15682"
 WEB_STOMP_PORT = 15684
-STATS_URL = "/api/marketplace-site-agent-connection-stats/"
 WAIT_SECONDS = 30
 
 

@@ -16,12 +16,12 @@ from rest_framework.authtoken.models import Token
 
 from marketplace.registration.services import register_agent_service
 from tests.factories import CustomerFactory, OfferingFactory, UserFactory
+from tests.kit.api import STATS_URL
 from tests.kit.fleet import Fleet
 from tests.kit.polling import wait_until
 from tests.kit.real_broker import provision_agent, publish
 from tests.kit.sdk import sdk_path_for
 
-STATS_URL = "/api/marketplace-site-agent-connection-stats/"
 SDK_STATS_SCRIPT = Path(__file__).with_name("sdk_stats.py")
 WAIT_SECONDS = 25
 

@@ -29,10 +29,10 @@ from tests.factories import (
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.api import STATS_URL
 from tests.kit.broker import mock_broker_snapshot
 
 GOLDEN = Path(__file__).resolve().parent / "stats_body.json"
-URL = "/api/marketplace-site-agent-connection-stats/"
 T0 = datetime(2026, 11, 30, 8, 15, 30, 123456, tzinfo=UTC)
 SNAPSHOT_PLACEHOLDER = b'"snapshot_taken_at":"<snapshot>"'
 
@@ -155,7 +155,7 @@ def test_stats_body_is_byte_identical_to_the_golden_file(support_user, client_fo
     mock_broker_snapshot(broker, **broker_answer)
 
     # when support asks for the stats
-    response = client_for(support_user).get(URL + query)
+    response = client_for(support_user).get(STATS_URL + query)
 
     # then the body is the golden one, but for the snapshot's own time
     assert response.status_code == 200

@@ -5,8 +5,7 @@ import json
 import pytest
 
 from marketplace.models import AgentIdentity
-
-IDENTITIES = "/api/marketplace-site-agent-identities/"
+from tests.kit.api import IDENTITIES
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,7 @@ import re
 import pytest
 
 from tests.factories import AgentIdentityFactory
-
-IDENTITIES = "/api/marketplace-site-agent-identities/"
+from tests.kit.api import IDENTITIES
 
 
 def _links(response) -> dict[str, str]:

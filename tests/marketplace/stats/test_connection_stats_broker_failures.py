@@ -11,7 +11,7 @@ import pytest
 import requests
 import responses
 
-from tests.kit.api import STATS_URL as URL
+from tests.kit.api import STATS_URL
 from tests.kit.broker import CONNECTIONS_URL, CONSUMERS_URL, QUEUES_URL, captured
 
 SECRET = "pw-Zq8-never-echo-this"
@@ -66,7 +66,7 @@ def test_stats_return_503_broker_unavailable_without_leaking_the_password(
     caplog.set_level(logging.DEBUG)
 
     # when
-    response = client_for(staff_user).get(URL)
+    response = client_for(staff_user).get(STATS_URL)
 
     # then
     assert response.status_code == 503
@@ -102,7 +102,7 @@ def test_stats_return_503_not_a_disconnected_fleet_when_either_broker_call_fails
         broker.add(responses.GET, url, **kwargs)
 
     # when
-    response = client_for(staff_user).get(URL)
+    response = client_for(staff_user).get(STATS_URL)
 
     # then
     assert response.status_code == 503

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from marketplace.models import AgentServiceState
-from tests.kit.api import STATS_URL as URL
+from tests.kit.api import STATS_URL
 from tests.kit.broker import SNAPSHOT_CALLS
 from tests.kit.fleet import Fleet
 
@@ -45,7 +45,7 @@ def _ask_with_every_subscription_connected(
     cache.clear()  # each request must ask the broker, not reuse the shared snapshot
     fleet.mock(broker)
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(URL)
+        response = client.get(STATS_URL)
     return response, len(queries), len(broker.calls)
 
 

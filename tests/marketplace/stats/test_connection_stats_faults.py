@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.kit.api import STATS_URL
 from tests.kit.network import free_port
 
-STATS_URL = "/api/marketplace-site-agent-connection-stats/"
 SLACK_SECONDS = 1.5
 
 

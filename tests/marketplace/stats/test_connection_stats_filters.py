@@ -5,7 +5,7 @@ import pytest
 
 from marketplace.models import AgentServiceState
 from tests.factories import OfferingFactory
-from tests.kit.api import STATS_URL as URL
+from tests.kit.api import STATS_URL
 from tests.kit.broker import mock_broker_snapshot
 from tests.kit.fleet import Fleet
 
@@ -74,7 +74,7 @@ def test_stats_filters_narrow_the_agents_and_the_summary_follows(
     }
 
     # when
-    response = client_for(staff_user).get(URL, query)
+    response = client_for(staff_user).get(STATS_URL, query)
 
     # then
     assert response.status_code == 200
@@ -103,7 +103,7 @@ def test_stats_reject_an_invalid_filter_with_a_field_error_before_asking_the_bro
     mock_broker_snapshot(broker)
 
     # when
-    response = client_for(staff_user).get(URL, {field: value})
+    response = client_for(staff_user).get(STATS_URL, {field: value})
 
     # then
     assert response.status_code == 400

@@ -9,9 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.factories import AgentIdentityFactory, AgentServiceFactory
+from tests.kit.api import STATS_URL
 from tests.kit.broker import MANAGEMENT, SNAPSHOT_CALLS, mock_broker_snapshot
-
-URL = "/api/marketplace-site-agent-connection-stats/"
 
 
 @pytest.fixture
@@ -28,11 +27,11 @@ def test_pollers_within_the_ttl_share_one_answer(settings, fleet, support_user, 
     settings.BROKER_SNAPSHOT_TTL = 30
     mock_broker_snapshot(broker)
     client = client_for(support_user)
-    first = client.get(URL)
+    first = client.get(STATS_URL)
 
     # when another poller asks with the same filters
     with CaptureQueriesContext(connection) as queries:
-        second = client.get(URL)
+        second = client.get(STATS_URL)
 
     # then it gets the same bytes without asking the broker or loading the agents again
     assert (first.status_code, second.status_code) == (200, 200)
@@ -50,8 +49,8 @@ def test_each_filter_set_has_its_own_answer(settings, fleet, support_user, clien
     mock_broker_snapshot(broker)
     client = client_for(support_user)
 
-    everyone = client.get(URL)
-    one = client.get(URL, {"name": "agent-1"})
+    everyone = client.get(STATS_URL)
+    one = client.get(STATS_URL, {"name": "agent-1"})
 
     assert _names(everyone) == ["agent-0", "agent-1", "agent-2"]
     assert _names(one) == ["agent-1"]
@@ -67,13 +66,13 @@ def test_a_database_change_shows_once_the_ttl_has_passed(
     settings.BROKER_SNAPSHOT_TTL = 2
     mock_broker_snapshot(broker)
     client = client_for(support_user)
-    assert len(_names(client.get(URL))) == 3
+    assert len(_names(client.get(STATS_URL))) == 3
     AgentServiceFactory(identity=AgentIdentityFactory(offering=fleet[0].offering, name="new"))
 
     # when a poller asks within the TTL, then after it
-    within = client.get(URL)
+    within = client.get(STATS_URL)
     fake_clock.advance(3)
-    after = client.get(URL)
+    after = client.get(STATS_URL)
 
     # then the new agent shows after the TTL, and the broker was asked again for it
     assert "new" not in _names(within)
@@ -87,10 +86,10 @@ def test_without_a_ttl_every_answer_is_built_afresh(
     settings.BROKER_SNAPSHOT_TTL = 0
     mock_broker_snapshot(broker)
     client = client_for(support_user)
-    client.get(URL)
+    client.get(STATS_URL)
     AgentIdentityFactory(offering=fleet[0].offering, name="new")
 
-    assert "new" in _names(client.get(URL))
+    assert "new" in _names(client.get(STATS_URL))
     assert len(broker.calls) == 2 * SNAPSHOT_CALLS
 
 
@@ -101,7 +100,7 @@ def test_a_shared_answer_is_never_served_once_the_broker_is_gone_beyond_the_ttl(
     settings.BROKER_SNAPSHOT_TTL = 2
     mock_broker_snapshot(broker)
     client = client_for(support_user)
-    assert client.get(URL).status_code == 200
+    assert client.get(STATS_URL).status_code == 200
     broker.reset()
     for path in ("connections", "queues", "consumers"):
         broker.add(
@@ -112,7 +111,7 @@ def test_a_shared_answer_is_never_served_once_the_broker_is_gone_beyond_the_ttl(
 
     # when a poller asks after the TTL
     fake_clock.advance(3)
-    response = client.get(URL)
+    response = client.get(STATS_URL)
 
     # then it is told the broker cannot be asked, not shown the old picture
     assert response.status_code == 503
@@ -125,7 +124,7 @@ def test_the_browsable_api_still_renders_the_stats(
     settings.BROKER_SNAPSHOT_TTL = 30
     mock_broker_snapshot(broker)
 
-    response = client_for(support_user).get(URL, HTTP_ACCEPT="text/html")
+    response = client_for(support_user).get(STATS_URL, HTTP_ACCEPT="text/html")
 
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from tests.kit.api import STATS_URL as URL
+from tests.kit.api import STATS_URL
 from tests.kit.broker import (
     CAPTURED_AMQP_SUBSCRIPTION,
     CAPTURED_OFFERING,
@@ -87,7 +87,7 @@ def test_stats_are_readable_only_by_staff_and_support(
     client = api_client if role == "anonymous" else client_for(request.getfixturevalue(role))
 
     # when
-    response = client.get(URL)
+    response = client.get(STATS_URL)
 
     # then
     assert response.status_code == expected_status
@@ -106,7 +106,7 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
     owner, alpha, beta = captured_fleet["owner"], captured_fleet["alpha"], captured_fleet["beta"]
 
     # when
-    response = client_for(staff_user).get(URL)
+    response = client_for(staff_user).get(STATS_URL)
 
     # then
     assert response.status_code == 200
@@ -240,7 +240,7 @@ def test_stats_ask_the_broker_only_for_all_connections_queues_and_consumers_trim
     )
 
     # when
-    response = client_for(staff_user).get(URL)
+    response = client_for(staff_user).get(STATS_URL)
 
     # then
     assert response.status_code == 200
