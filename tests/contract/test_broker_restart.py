@@ -59,7 +59,6 @@ def live_connection(client):
     return rmq if rmq["connected"] else None
 
 
-@pytest.mark.broker
 def test_stats_and_provisioning_through_a_broker_restart(
     dedicated_broker, settings, db, client_for
 ):

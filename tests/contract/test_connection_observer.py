@@ -100,7 +100,6 @@ def events_of(identity) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.broker
 def test_live_client_connect_and_disconnect_reach_envelope_and_timeline(agent, observers):
     identity, vhost, login, token, queue = agent
     start_observer(observers)
@@ -138,7 +137,6 @@ def test_live_client_connect_and_disconnect_reach_envelope_and_timeline(agent, o
     assert build_connection_envelope(identity, now=timezone.now()).flaps_24h == 1
 
 
-@pytest.mark.broker
 def test_state_is_right_after_the_observer_missed_a_connect_and_a_disconnect(agent, observers):
     identity, vhost, login, token, queue = agent
     first = start_observer(observers)
@@ -181,7 +179,6 @@ def test_state_is_right_after_the_observer_missed_a_connect_and_a_disconnect(age
     ]
 
 
-@pytest.mark.broker
 def test_observer_reports_broker_unavailable_instead_of_agents_offline(agent, observers, settings):
     identity, *_ = agent
     # given the observer cannot reach the broker

@@ -69,7 +69,6 @@ def fleet(transactional_db, real_broker):
     }
 
 
-@pytest.mark.broker
 def test_stats_report_real_web_stomp_and_amqp_connections_and_queue_depths(live_server, fleet):
     first, first_sub, first_queue = fleet["first"]
     second, second_sub, second_queue = fleet["second"]
@@ -160,7 +159,6 @@ def test_stats_report_real_web_stomp_and_amqp_connections_and_queue_depths(live_
     assert body["summary"]["disconnected_agents"] == 2
 
 
-@pytest.mark.broker
 def test_stats_connected_filter_follows_a_live_client(live_server, fleet):
     first, first_sub, _ = fleet["first"]
     second = fleet["second"][0]
@@ -206,7 +204,6 @@ def run_sdk_stats(live_server, token: str, sdk_version: str, *flags: str) -> dic
     return json.loads(completed.stdout)
 
 
-@pytest.mark.broker
 @pytest.mark.parametrize(
     ("sdk_version", "flags"),
     [

@@ -62,7 +62,6 @@ def agent_owner(transactional_db):
     return owner, offering, Token.objects.get(user=owner).key
 
 
-@pytest.mark.broker
 @pytest.mark.parametrize("sdk_version", ["8.1.3", "8.0.9", "8.0.0"])
 def test_sdk_registration_flow_provisions_broker_and_delivers_over_web_stomp(
     sdk_version, live_server, real_broker, agent_owner
@@ -131,7 +130,6 @@ def test_sdk_registration_flow_provisions_broker_and_delivers_over_web_stomp(
         connection.disconnect()
 
 
-@pytest.mark.broker
 def test_subscription_user_cannot_read_another_subscriptions_queue(
     live_server, real_broker, agent_owner
 ):
@@ -181,7 +179,6 @@ def test_subscription_user_cannot_read_another_subscriptions_queue(
     )
 
 
-@pytest.mark.broker
 def test_register_event_subscription_answers_503_and_writes_nothing_when_broker_port_is_closed(
     settings, client_for, identity, owner
 ):

@@ -179,7 +179,6 @@ def png_size(image: bytes) -> tuple[int, int]:
     return struct.unpack(">II", image[16:24])
 
 
-@pytest.mark.broker
 def test_staff_watch_an_agent_connect_and_disconnect_and_the_broker_go_away(
     live_server, browser_fleet, browser, settings, tmp_path
 ):
@@ -306,7 +305,6 @@ def test_staff_watch_an_agent_connect_and_disconnect_and_the_broker_go_away(
     assert browser.execute_script("return window.fleetTestMarker;") == "no reload"
 
 
-@pytest.mark.broker
 def test_support_signs_in_and_reads_the_fleet_but_a_plain_user_cannot(
     live_server, browser_fleet, browser
 ):

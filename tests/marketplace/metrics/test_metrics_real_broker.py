@@ -2,7 +2,6 @@
 
 from typing import Any
 
-import pytest
 import stomp
 from rest_framework.authtoken.models import Token
 
@@ -21,7 +20,6 @@ from tests.kit.real_broker import provision_agent
 WAIT_SECONDS = 25
 
 
-@pytest.mark.broker
 def test_metrics_follow_a_real_web_stomp_consumer(real_broker, client, settings):
     # given: two agents provisioned on the real broker; the first consumes over Web STOMP
     settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]

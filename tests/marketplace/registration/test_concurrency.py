@@ -68,7 +68,6 @@ def test_concurrent_register_service_for_one_name_makes_one_row(live_server, own
     assert AgentService.objects.filter(identity=identity).count() == 1
 
 
-@pytest.mark.broker
 def test_concurrent_create_queue_makes_one_row_and_one_queue(live_server, owner_world, real_broker):
     owner, offering, token = owner_world
     identity = AgentIdentityFactory(offering=offering, created_by=owner)

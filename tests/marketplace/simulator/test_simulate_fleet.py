@@ -99,7 +99,6 @@ def describe_fleet() -> list[tuple]:
     ]
 
 
-@pytest.mark.broker
 def test_simulated_fleet_registers_through_the_api_connects_counts_and_disconnects(
     transactional_db, real_broker, live_server
 ):
@@ -220,7 +219,6 @@ def test_simulated_fleet_registers_through_the_api_connects_counts_and_disconnec
     assert AgentProcessor.objects.count() == 3
 
 
-@pytest.mark.broker
 def test_a_flapping_agent_disconnects_and_reconnects_on_its_plan(
     transactional_db, real_broker, live_server
 ):

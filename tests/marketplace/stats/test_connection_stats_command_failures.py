@@ -110,7 +110,6 @@ def _database_url() -> str:
     return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-@pytest.mark.broker
 def test_command_process_reports_a_provisioned_agent_without_a_client_as_disconnected(
     transactional_db, real_postgres, real_broker
 ):
