@@ -1,18 +1,25 @@
 # Two commands: `make run` and `make test`. Both create .venv and install what they need.
+# `make unit` runs the tests that need no service, in well under a minute.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.run-stamp
 # The 8.0 line of the SDK, beside the dev extra's 8.1 line, for the contract tests.
 SDK_80_VERSIONS := 8.0.0 8.0.9
 # The real site agents, each in its own folder with its own pins (constraints-agent-*.txt):
 # they need stomp.py < 9 and their own SDK line, so they run as subprocesses, never in .venv.
 AGENT_VERSIONS := 1.0.7 1.0.0
-DEV_ENV := DEBUG=true
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agentstats
 TEST_ENV := SECRET_KEY=test-only-secret-key DATABASE_URL=$(TEST_DATABASE_URL)
+# Every test that needs PostgreSQL, RabbitMQ, Redis, a browser or a live server carries a
+# marker from its fixtures (tests/kit/services.py); `make unit` deselects them and runs the
+# rest on an in-memory SQLite database and the local-memory cache. CI=true: a test that asks
+# for a service anyway fails rather than skips.
+SERVICE_MARKERS := broker or postgres or redis or browser or live_server
+UNIT_ENV := CI=true SECRET_KEY=test-only-secret-key DATABASE_URL=sqlite:///:memory: CACHE_URL=
 
-.PHONY: run test lint install services browser bench clean
+.PHONY: run test unit lint install services browser bench clean
 
 $(STAMP): pyproject.toml constraints.txt $(foreach version,$(AGENT_VERSIONS),constraints-agent-$(version).txt)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -27,47 +34,22 @@ $(STAMP): pyproject.toml constraints.txt $(foreach version,$(AGENT_VERSIONS),con
 	    -c constraints-agent-$$version.txt --target $(VENV)/agent-$$version \
 	    waldur-site-agent==$$version || exit 1; \
 	done
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e .
+	@touch $(RUN_STAMP)
 
 install: $(STAMP)
 
 services:
 	scripts/services.sh all
 
-run: $(STAMP)
-	-@scripts/services.sh rabbitmq || true
-	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
-	$(DEV_ENV) $(BIN)/python manage.py seed_demo
-	@scripts/services.sh check-rabbitmq || printf '%s\n' \
-	  "No RabbitMQ answers at $${RABBITMQ_MANAGEMENT_URL:-http://127.0.0.1:15672}." \
-	  "Start one: sudo rabbitmq-plugins enable rabbitmq_management rabbitmq_stomp rabbitmq_web_stomp && sudo rabbitmq-server -detached" \
-	  "   or with Docker: docker compose up -d rabbitmq" \
-	  "Until then, broker-backed calls answer 503 broker_unavailable."
-	@# The server runs in the background so that, once it answers (bounded wait) and a broker
-	@# does, the connection observer and a small simulated fleet start beside it; Ctrl-C
-	@# stops all three.
-	@server=; fleet=; observer=; \
-	trap 'kill $$fleet $$observer $$server 2>/dev/null; wait; exit 130' INT TERM; \
-	$(DEV_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000 & server=$$!; \
-	is_up=false; for _ in $$(seq 30); do \
-	  if curl -s -o /dev/null -m 2 http://127.0.0.1:8000/admin/login/; then is_up=true; break; fi; \
-	  kill -0 $$server 2>/dev/null || break; sleep 1; \
-	done; \
-	if ! $$is_up; then \
-	  echo "Simulated fleet skipped: the server did not answer on 127.0.0.1:8000."; \
-	elif scripts/services.sh check-rabbitmq; then \
-	  echo "Connection observer: watching RabbitMQ's event exchange."; \
-	  $(DEV_ENV) $(BIN)/python manage.py observe_connections & observer=$$!; \
-	  echo "Simulated fleet: 5 agents of user demo-sim, 1 flapping; a status line every 30 s."; \
-	  $(DEV_ENV) $(BIN)/python manage.py simulate_fleet --agents 5 --owner demo-sim \
-	    --flap-share 0.2 --status-seconds 30 & fleet=$$!; \
-	else \
-	  echo "Simulated fleet skipped: no RabbitMQ answers."; \
-	fi; \
-	wait $$server; status=$$?; \
-	[ -z "$$fleet" ] || { kill $$fleet 2>/dev/null; wait $$fleet; }; \
-	[ -z "$$observer" ] || { kill $$observer 2>/dev/null; wait $$observer; }; \
-	exit $$status
+# `make run` serves, so it installs the package without the dev extra (its own stamp).
+run: $(RUN_STAMP)
+	BIN=$(BIN) scripts/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -87,6 +69,9 @@ test: $(STAMP) services browser lint
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 	$(TEST_ENV) $(BIN)/pytest
+
+unit: $(STAMP)
+	$(UNIT_ENV) $(BIN)/pytest -m "not ($(SERVICE_MARKERS))"
 
 # docs/benchmarks.md: the stats endpoint against the broker's floor and the upstream pattern,
 # and a 32-poller load run (wrk). About 15 minutes; never alongside the test suite.

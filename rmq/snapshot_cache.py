@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from rmq.client import ManagementClient
+from rmq.clock import current_clock
 from rmq.exceptions import BrokerError, BrokerUnavailable
 from rmq.snapshot import fetch_broker_snapshot
 from rmq.types import BrokerSnapshot
@@ -102,10 +103,11 @@ def wait_for_broker_snapshot(client: ManagementClient) -> SnapshotWait:
 
 def _read_fresh(ttl: float) -> BrokerSnapshot | _FailedSnapshot | None:
     cached = cache.get(SNAPSHOT_KEY)
-    if isinstance(cached, BrokerSnapshot) and time.time() - cached.taken_at.timestamp() < ttl:
+    now = current_clock().time()
+    if isinstance(cached, BrokerSnapshot) and now - cached.taken_at.timestamp() < ttl:
         return cached
     failure_ttl = min(ttl, settings.BROKER_FAILURE_TTL)
-    if isinstance(cached, _FailedSnapshot) and time.time() - cached.failed_at < failure_ttl:
+    if isinstance(cached, _FailedSnapshot) and now - cached.failed_at < failure_ttl:
         return cached
     return None
 
@@ -117,7 +119,11 @@ def _fetch_and_share(
         snapshot = fetch_broker_snapshot(client)
     except BrokerError as exc:
         # Garbage shares like a refusal: asking again at once would only get more of it.
-        cache.set(SNAPSHOT_KEY, _FailedSnapshot(str(exc), time.time(), type(exc)), timeout=ttl)
+        cache.set(
+            SNAPSHOT_KEY,
+            _FailedSnapshot(str(exc), current_clock().time(), type(exc)),
+            timeout=ttl,
+        )
         raise
     else:
         cache.set(SNAPSHOT_KEY, snapshot, timeout=ttl)

@@ -1,7 +1,8 @@
-"""Shared fixtures: users by role, API clients, a mocked broker and the real services."""
+"""Shared fixtures: users by role, API clients, a mocked broker, a stopped clock and the real
+services; every test that uses a real service is marked with it."""
 
-import os
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -15,27 +16,28 @@ from rest_framework.test import APIClient
 
 from agentstats.models import User
 from marketplace.models import EventSubscription
+from rmq.clock import use_clock
 from tests.factories import (
     AgentIdentityFactory,
     CustomerFactory,
     OfferingFactory,
     UserFactory,
 )
-
-IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from tests.kit.clock import FakeClock
+from tests.kit.services import (
+    MANAGEMENT,
+    management_api_answers,
+    mark_service_tests,
+    require_service,
+)
 
 # The live server's listen backlog is 10; the concurrency tests open 50 connections at once.
 WSGIServer.request_queue_size = 128
-MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 
 
-def require_service(is_available: bool, reason: str) -> None:
-    """Fail in CI, skip locally, when a real service the test needs is missing."""
-    if is_available:
-        return
-    if IS_CI:
-        pytest.fail(f"{reason} (CI=true: integration tests must not be skipped)")
-    pytest.skip(reason)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that needs a real service (see kit/services.SERVICE_FIXTURES)."""
+    mark_service_tests(items)
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +46,14 @@ def _fresh_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[FakeClock]:
+    """The app's wall clock (rmq.clock), stopped at the real time of now; tests move it."""
+    clock = FakeClock(datetime.now(UTC))
+    with use_clock(clock):
+        yield clock
 
 
 @pytest.fixture
@@ -106,22 +116,10 @@ def broker() -> Iterator[responses.RequestsMock]:
         yield mock
 
 
-def _management_api_answers() -> bool:
-    try:
-        response = requests.get(
-            f"{MANAGEMENT}/api/overview",
-            auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
-            timeout=3,
-        )
-    except requests.RequestException:
-        return False
-    return response.status_code == 200
-
-
 @pytest.fixture
 def real_broker(db) -> Iterator[str]:
     """The real RabbitMQ; vhosts and users the test's rows name are removed afterwards."""
-    require_service(_management_api_answers(), f"RabbitMQ management API at {MANAGEMENT}")
+    require_service(management_api_answers(), f"RabbitMQ management API at {MANAGEMENT}")
     yield MANAGEMENT
     auth = (settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD)
     for subscription in EventSubscription.objects.all():

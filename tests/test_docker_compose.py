@@ -5,11 +5,10 @@ import re
 import secrets
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.kit.paths import ROOT
 
 
 def read_settings_variables() -> set[str]:

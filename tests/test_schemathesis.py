@@ -78,7 +78,6 @@ def load_schema() -> dict:
 schema = schemathesis.openapi.from_dict(load_schema())
 
 
-@pytest.mark.broker
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,

@@ -2,7 +2,6 @@
 rendered as JSON, and shared through the cache by pollers asking the same question."""
 
 import hashlib
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from marketplace.stats.merge import (
 from marketplace.stats.rendering import JSONObject, prepare_agents, render_report
 from marketplace.stats.selectors import AgentFilters, list_agent_rows
 from rmq.client import ManagementClient
+from rmq.clock import current_clock
 from rmq.snapshot_cache import SnapshotWait, wait_for_broker_snapshot
 
 Prepared = TypeVar("Prepared")
@@ -71,7 +71,7 @@ def fetch_connection_stats_json(filters: AgentFilters, *, broker: ManagementClie
     key = SHARED_ANSWER_KEY + hashlib.sha256(repr(filters).encode()).hexdigest()
     if ttl > 0:
         shared = cache.get(key)
-        if isinstance(shared, _SharedAnswer) and time.time() - shared.taken_at < ttl:
+        if isinstance(shared, _SharedAnswer) and current_clock().time() - shared.taken_at < ttl:
             return StatsAnswer(body=shared.body, snapshot_wait=None)
     data, wait = _build_connection_stats_data(filters, broker=broker)
     body = render_json(data)

@@ -4,10 +4,8 @@ fails with 503, writes nothing, and a retry converges."""
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 import requests
@@ -15,13 +13,15 @@ import stomp
 from rest_framework.authtoken.models import Token
 
 from marketplace.models import EventSubscription
-from tests.conftest import require_service
 from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
+from tests.kit.api import STATS_URL
+from tests.kit.paths import ROOT
+from tests.kit.polling import wait_until
+from tests.kit.services import require_service
 
-NODE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "test_broker_node.sh"
+NODE_SCRIPT = ROOT / "scripts" / "test_broker_node.sh"
 MANAGEMENT = "http://127.0.0.1:15682"
 WEB_STOMP_PORT = 15684
-STATS_URL = "/api/marketplace-site-agent-connection-stats/"
 WAIT_SECONDS = 30
 
 
@@ -42,16 +42,6 @@ def dedicated_broker() -> Iterator[str]:
         node("stop")
 
 
-def wait_for(check, what: str):
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"not within {WAIT_SECONDS} s: {what}")
-
-
 def connect_agent(vhost: str, login: str, passcode: str, queue: str) -> stomp.WSStompConnection:
     connection = stomp.WSStompConnection(
         host_and_ports=[("127.0.0.1", WEB_STOMP_PORT)], ws_path="/ws", vhost=vhost
@@ -69,7 +59,6 @@ def live_connection(client):
     return rmq if rmq["connected"] else None
 
 
-@pytest.mark.broker
 def test_stats_and_provisioning_through_a_broker_restart(
     dedicated_broker, settings, db, client_for
 ):
@@ -95,7 +84,12 @@ def test_stats_and_provisioning_through_a_broker_restart(
     ).json()["queue_name"]
     # and the agent connected over STOMP over WebSocket
     agent = connect_agent(owner.uuid.hex, subscription_hex, token, queue)
-    before = wait_for(lambda: live_connection(support), "the agent is reported connected")
+    before = wait_until(
+        lambda: live_connection(support),
+        timeout=WAIT_SECONDS,
+        interval=0.5,
+        message="the agent is reported connected",
+    )
 
     # when the broker restarts
     node("stop_app")
@@ -118,19 +112,23 @@ def test_stats_and_provisioning_through_a_broker_restart(
         agent.disconnect()
 
     # when the agent reconnects, as the real agent's retry loop does
-    agent = wait_for(
+    agent = wait_until(
         lambda: _try_connect(owner.uuid.hex, subscription_hex, token, queue),
-        "the agent reconnects to the restarted broker",
+        timeout=WAIT_SECONDS,
+        interval=0.5,
+        message="the agent reconnects to the restarted broker",
     )
     try:
         # then the stats show the new connection
-        after = wait_for(
+        after = wait_until(
             lambda: (
                 (conn := live_connection(support))
                 and conn["connected_at"] != before["connected_at"]
                 and conn
             ),
-            "the stats show the reconnect",
+            timeout=WAIT_SECONDS,
+            interval=0.5,
+            message="the stats show the reconnect",
         )
         assert datetime.fromisoformat(after["connected_at"]) > datetime.fromisoformat(
             before["connected_at"]

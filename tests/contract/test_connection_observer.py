@@ -3,7 +3,6 @@ connect and disconnect reach the envelope and the timeline, also across an obser
 outage (reconciliation on start)."""
 
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,9 +13,10 @@ from django.utils import timezone
 from marketplace.envelope.observer import ConnectionObserver
 from marketplace.envelope.selectors import build_connection_envelope
 from marketplace.models import AgentConnectionEvent, ObserverStatus
-from marketplace.registration.services import create_subscription_queue, register_event_subscription
 from rmq.client import ManagementClient
 from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
+from tests.kit.polling import wait_until
+from tests.kit.real_broker import provision_agent
 
 WAIT_SECONDS = 25
 
@@ -36,25 +36,16 @@ class ObserverThread:
 
     def start(self, *, since) -> None:
         self.thread.start()
-        wait_for(
+        wait_until(
             lambda: ObserverStatus.objects.filter(last_reconciled_at__gte=since).exists(),
-            "the observer reconciled",
+            timeout=WAIT_SECONDS,
+            message="the observer reconciled",
         )
 
     def kill(self) -> None:
         self.observer.stop.set()
         self.thread.join(timeout=WAIT_SECONDS)
         assert not self.thread.is_alive()
-
-
-def wait_for(check, what: str):
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.3)
-    raise AssertionError(f"not within {WAIT_SECONDS} s: {what}")
 
 
 @pytest.fixture
@@ -64,12 +55,8 @@ def agent(transactional_db, real_broker, settings):
     owner = UserFactory()
     offering = OfferingFactory(customer=CustomerFactory(owners=[owner]))
     identity = AgentIdentityFactory(offering=offering, created_by=owner)
-    broker = ManagementClient.from_settings()
-    subscription, _ = register_event_subscription(
-        identity, owner=owner, object_type="order", description="", source_ip=None, broker=broker
-    )
-    queue, _ = create_subscription_queue(
-        subscription, offering=offering, object_type="order", broker=broker
+    subscription, queue = provision_agent(
+        identity, owner=owner, object_type="order", source_ip=None
     )
     token = owner.auth_token.key
     return identity, owner.uuid.hex, subscription.uuid.hex, token, queue.queue_name
@@ -113,7 +100,6 @@ def events_of(identity) -> list[tuple[str, str]]:
     ]
 
 
-@pytest.mark.broker
 def test_live_client_connect_and_disconnect_reach_envelope_and_timeline(agent, observers):
     identity, vhost, login, token, queue = agent
     start_observer(observers)
@@ -123,7 +109,11 @@ def test_live_client_connect_and_disconnect_reach_envelope_and_timeline(agent, o
     client = connect_client(vhost, login, token, queue)
     try:
         # then the envelope flips to online and the timeline records the connect
-        wait_for(lambda: envelope_status(identity) in {"online", "healthy"}, "envelope online")
+        wait_until(
+            lambda: envelope_status(identity) in {"online", "healthy"},
+            timeout=WAIT_SECONDS,
+            message="envelope online",
+        )
         envelope = build_connection_envelope(identity, now=timezone.now())
         assert envelope.transport == "ws"
         assert envelope.state.owner_pod == "rabbit@localhost"
@@ -138,12 +128,15 @@ def test_live_client_connect_and_disconnect_reach_envelope_and_timeline(agent, o
         client.disconnect()
 
     # when it disconnects, then the envelope is offline and the timeline has the disconnect
-    wait_for(lambda: envelope_status(identity) == "offline", "envelope offline")
+    wait_until(
+        lambda: envelope_status(identity) == "offline",
+        timeout=WAIT_SECONDS,
+        message="envelope offline",
+    )
     assert events_of(identity) == [("connected", "opened"), ("disconnected", "closed")]
     assert build_connection_envelope(identity, now=timezone.now()).flaps_24h == 1
 
 
-@pytest.mark.broker
 def test_state_is_right_after_the_observer_missed_a_connect_and_a_disconnect(agent, observers):
     identity, vhost, login, token, queue = agent
     first = start_observer(observers)
@@ -154,9 +147,10 @@ def test_state_is_right_after_the_observer_missed_a_connect_and_a_disconnect(age
     try:
         # wait until the management API lists the connection (3-5 s after connecting)
         broker = ManagementClient.from_settings()
-        wait_for(
+        wait_until(
             lambda: any(c["user"] == login for c in broker.get_json(["connections"])),
-            "the broker lists the connection",
+            timeout=WAIT_SECONDS,
+            message="the broker lists the connection",
         )
         assert envelope_status(identity) == "offline"
 
@@ -169,9 +163,10 @@ def test_state_is_right_after_the_observer_missed_a_connect_and_a_disconnect(age
         second.kill()
     finally:
         client.disconnect()
-    wait_for(
+    wait_until(
         lambda: not any(c["user"] == login for c in broker.get_json(["connections"])),
-        "the broker drops the connection",
+        timeout=WAIT_SECONDS,
+        message="the broker drops the connection",
     )
     assert envelope_status(identity) in {"online", "healthy"}
 
@@ -184,7 +179,6 @@ def test_state_is_right_after_the_observer_missed_a_connect_and_a_disconnect(age
     ]
 
 
-@pytest.mark.broker
 def test_observer_reports_broker_unavailable_instead_of_agents_offline(agent, observers, settings):
     identity, *_ = agent
     # given the observer cannot reach the broker
@@ -192,11 +186,12 @@ def test_observer_reports_broker_unavailable_instead_of_agents_offline(agent, ob
     observer = ObserverThread()
     observers.append(observer)
     observer.thread.start()
-    wait_for(
+    wait_until(
         lambda: ObserverStatus.objects.filter(
             is_broker_available=False, last_beat_at__isnull=False
         ).exists(),
-        "the observer says the broker is unavailable",
+        timeout=WAIT_SECONDS,
+        message="the observer says the broker is unavailable",
     )
 
     # then the envelope is served from the database as unknown, not offline

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,40 +14,22 @@ import requests
 import stomp
 from rest_framework.authtoken.models import Token
 
-from marketplace.registration.services import (
-    create_subscription_queue,
-    register_agent_service,
-    register_event_subscription,
-)
-from rmq.client import ManagementClient
-from tests.contract.test_sdk_flow import publish, sdk_path_for
-from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
+from marketplace.registration.services import register_agent_service
+from tests.factories import CustomerFactory, OfferingFactory, UserFactory
+from tests.kit.api import STATS_URL
+from tests.kit.fleet import Fleet
+from tests.kit.polling import wait_until
+from tests.kit.real_broker import provision_agent, publish
+from tests.kit.sdk import sdk_path_for
 
-STATS_URL = "/api/marketplace-site-agent-connection-stats/"
 SDK_STATS_SCRIPT = Path(__file__).with_name("sdk_stats.py")
 WAIT_SECONDS = 25
 
 
-def register_agent(identity, owner, object_type: str):
-    broker = ManagementClient.from_settings()
-    subscription, _ = register_event_subscription(
-        identity,
-        owner=owner,
-        object_type=object_type,
-        description="",
-        source_ip="127.0.0.1",
-        broker=broker,
-    )
-    queue, _ = create_subscription_queue(
-        subscription, offering=identity.offering, object_type=object_type, broker=broker
-    )
-    return subscription, queue
-
-
 def poll_stats(live_server, token: str, until, **params) -> dict:
-    """GET the stats until `until(body)` holds or the bound passes; return the last body."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
+    """GET the stats until `until(body)` holds; return that body."""
+
+    def fetch() -> dict | None:
         response = requests.get(
             f"{live_server.url}{STATS_URL}",
             params=params,
@@ -57,9 +38,11 @@ def poll_stats(live_server, token: str, until, **params) -> dict:
         )
         assert response.status_code == 200, response.text
         body = response.json()
-        if until(body) or time.monotonic() > deadline:
-            return body
-        time.sleep(0.5)
+        return body if until(body) else None
+
+    return wait_until(
+        fetch, timeout=WAIT_SECONDS, interval=0.5, message=f"the stats satisfy {until.__name__}"
+    )
 
 
 def agent_entry(body: dict, identity) -> dict:
@@ -71,10 +54,11 @@ def fleet(transactional_db, real_broker):
     """Two agents of one owner on one offering, each with one subscription and queue."""
     owner = UserFactory(username="fleet-owner")
     offering = OfferingFactory(customer=CustomerFactory(owners=[owner]))
-    first = AgentIdentityFactory(offering=offering, created_by=owner, name="agent-ws")
-    second = AgentIdentityFactory(offering=offering, created_by=owner, name="agent-amqp")
-    first_sub, first_queue = register_agent(first, owner, "order")
-    second_sub, second_queue = register_agent(second, owner, "resource")
+    fleet = Fleet()
+    first = fleet.add_agent("agent-ws", offering=offering, created_by=owner)
+    second = fleet.add_agent("agent-amqp", offering=offering, created_by=owner)
+    first_sub, first_queue = provision_agent(first, owner=owner, object_type="order")
+    second_sub, second_queue = provision_agent(second, owner=owner, object_type="resource")
     support = UserFactory(username="support-person", is_support=True)
     return {
         "owner_token": Token.objects.get(user=owner).key,
@@ -85,7 +69,6 @@ def fleet(transactional_db, real_broker):
     }
 
 
-@pytest.mark.broker
 def test_stats_report_real_web_stomp_and_amqp_connections_and_queue_depths(live_server, fleet):
     first, first_sub, first_queue = fleet["first"]
     second, second_sub, second_queue = fleet["second"]
@@ -176,7 +159,6 @@ def test_stats_report_real_web_stomp_and_amqp_connections_and_queue_depths(live_
     assert body["summary"]["disconnected_agents"] == 2
 
 
-@pytest.mark.broker
 def test_stats_connected_filter_follows_a_live_client(live_server, fleet):
     first, first_sub, _ = fleet["first"]
     second = fleet["second"][0]
@@ -222,7 +204,6 @@ def run_sdk_stats(live_server, token: str, sdk_version: str, *flags: str) -> dic
     return json.loads(completed.stdout)
 
 
-@pytest.mark.broker
 @pytest.mark.parametrize(
     ("sdk_version", "flags"),
     [

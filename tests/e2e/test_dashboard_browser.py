@@ -6,7 +6,6 @@ Set SAVE_DASHBOARD_SCREENSHOT=1 to write the connected state to docs/dashboard.p
 """
 
 import os
-import socket
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,20 +20,19 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.wait import WebDriverWait
 
 from marketplace.names import AgentServiceState
-from marketplace.registration.services import create_subscription_queue, register_event_subscription
-from rmq.client import ManagementClient
-from tests.conftest import require_service
-from tests.contract.test_sdk_flow import publish
 from tests.factories import (
-    AgentIdentityFactory,
-    AgentServiceFactory,
     CustomerFactory,
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.fleet import Fleet
+from tests.kit.network import free_port
+from tests.kit.paths import ROOT
+from tests.kit.polling import wait_until
+from tests.kit.real_broker import provision_agent, publish
+from tests.kit.services import require_service
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -49,7 +47,7 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--window-size=1360,720",
 )
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
+SCREENSHOT = ROOT / "docs" / "dashboard.png"
 PASSWORD = "a-long-browser-test-password"
 # The broker lists a new connection after 3-5 s and refreshes queue depths every ~5 s.
 WAIT_SECONDS = 25
@@ -111,22 +109,6 @@ def _with_password(user: Any) -> Any:
     return user
 
 
-def _register(identity: Any, owner: Any, object_type: str) -> tuple[Any, Any]:
-    broker = ManagementClient.from_settings()
-    subscription, _ = register_event_subscription(
-        identity,
-        owner=owner,
-        object_type=object_type,
-        description="",
-        source_ip="127.0.0.1",
-        broker=broker,
-    )
-    queue, _ = create_subscription_queue(
-        subscription, offering=identity.offering, object_type=object_type, broker=broker
-    )
-    return subscription, queue
-
-
 @pytest.fixture
 def browser_fleet(transactional_db, real_broker, settings):
     """Two provisioned agents of one owner, and a staff, a support and a plain user.
@@ -139,13 +121,24 @@ def browser_fleet(transactional_db, real_broker, settings):
     offering = OfferingFactory(
         name="HPC cluster", customer=CustomerFactory(name="Example University", owners=[owner])
     )
-    hpc = AgentIdentityFactory(offering=offering, created_by=owner, name="slurm-agent-hpc")
-    gpu = AgentIdentityFactory(offering=offering, created_by=owner, name="slurm-agent-gpu")
-    AgentServiceFactory(identity=hpc, name="order_process", state=AgentServiceState.ACTIVE)
-    AgentServiceFactory(identity=hpc, name="membership_sync", state=AgentServiceState.IDLE)
-    AgentServiceFactory(identity=gpu, name="order_process", state=AgentServiceState.ERROR)
-    hpc_sub, hpc_queue = _register(hpc, owner, "order")
-    _, gpu_queue = _register(gpu, owner, "resource")
+    fleet = Fleet()
+    hpc = fleet.add_agent(
+        "slurm-agent-hpc",
+        offering=offering,
+        created_by=owner,
+        services={
+            "order_process": AgentServiceState.ACTIVE,
+            "membership_sync": AgentServiceState.IDLE,
+        },
+    )
+    gpu = fleet.add_agent(
+        "slurm-agent-gpu",
+        offering=offering,
+        created_by=owner,
+        services={"order_process": AgentServiceState.ERROR},
+    )
+    hpc_sub, hpc_queue = provision_agent(hpc, owner=owner, object_type="order")
+    _, gpu_queue = provision_agent(gpu, owner=owner, object_type="resource")
     return {
         "owner_token": Token.objects.get(user=owner).key,
         "vhost": owner.uuid.hex,
@@ -170,19 +163,6 @@ def read_row(browser: WebDriver, identity: Any) -> dict[str, Any] | None:
     return browser.execute_script(READ_ROW, str(identity.uuid))
 
 
-def wait_until(browser: WebDriver, condition: Any, what: str) -> None:
-    WebDriverWait(browser, WAIT_SECONDS, poll_frequency=0.25).until(
-        lambda driver: condition(), message=f"not within {WAIT_SECONDS} s: {what}"
-    )
-
-
-def closed_port() -> int:
-    """A local port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def connect_agent(fleet: dict[str, Any]) -> stomp.WSStompConnection:
     """The hpc agent's consumer: STOMP over WebSocket, logged in as its subscription."""
     _, subscription, queue = fleet["hpc"]
@@ -199,7 +179,6 @@ def png_size(image: bytes) -> tuple[int, int]:
     return struct.unpack(">II", image[16:24])
 
 
-@pytest.mark.broker
 def test_staff_watch_an_agent_connect_and_disconnect_and_the_broker_go_away(
     live_server, browser_fleet, browser, settings, tmp_path
 ):
@@ -209,9 +188,10 @@ def test_staff_watch_an_agent_connect_and_disconnect_and_the_broker_go_away(
     # given staff signed in through the admin login form, on the dashboard
     sign_in(browser, live_server, "ops")
     wait_until(
-        browser,
         lambda: urlsplit(browser.current_url).path == "/admin/fleet/",
-        "the login lands on the dashboard",
+        timeout=WAIT_SECONDS,
+        interval=0.25,
+        message="the login lands on the dashboard",
     )
     assert browser.title == "Fleet dashboard | Django site admin"
     initial = read_row(browser, hpc)
@@ -242,7 +222,12 @@ def test_staff_watch_an_agent_connect_and_disconnect_and_the_broker_go_away(
                 and gpu_row["queues"] == ["resource: 3 msg / 0 consumers"]
             )
 
-        wait_until(browser, is_connected_and_piled_up, "hpc consuming, gpu queue piling up")
+        wait_until(
+            is_connected_and_piled_up,
+            timeout=WAIT_SECONDS,
+            interval=0.25,
+            message="hpc consuming, gpu queue piling up",
+        )
         row = read_row(browser, hpc)
         assert row is not None
         assert row["badge"] == "connected"
@@ -284,9 +269,10 @@ def test_staff_watch_an_agent_connect_and_disconnect_and_the_broker_go_away(
 
     # when the STOMP client has gone, then the agent turns disconnected without a reload
     wait_until(
-        browser,
         lambda: (read_row(browser, hpc) or {}).get("connected") == "false",
-        "hpc disconnected",
+        timeout=WAIT_SECONDS,
+        interval=0.25,
+        message="hpc disconnected",
     )
     row = read_row(browser, hpc)
     assert row is not None
@@ -297,7 +283,7 @@ def test_staff_watch_an_agent_connect_and_disconnect_and_the_broker_go_away(
     assert browser.execute_script("return window.fleetTestMarker;") == "no reload"
 
     # when the broker's management API stops answering
-    settings.RABBITMQ_MANAGEMENT_URL = f"http://127.0.0.1:{closed_port()}"
+    settings.RABBITMQ_MANAGEMENT_URL = f"http://127.0.0.1:{free_port()}"
 
     # then a red banner replaces the table, still without a reload
     def read_banner() -> dict[str, str] | None:
@@ -307,14 +293,18 @@ def test_staff_watch_an_agent_connect_and_disconnect_and_the_broker_go_away(
             " colour: getComputedStyle(el).backgroundColor};"
         )
 
-    wait_until(browser, lambda: read_banner() is not None, "the broker-down banner")
+    wait_until(
+        lambda: read_banner() is not None,
+        timeout=WAIT_SECONDS,
+        interval=0.25,
+        message="the broker-down banner",
+    )
     assert read_banner() == {"text": BROKER_DOWN, "colour": DISCONNECTED_RED}
     assert browser.find_elements(By.ID, "fleet-agents") == []
     assert browser.find_elements(By.CSS_SELECTOR, ".fleet-agent") == []
     assert browser.execute_script("return window.fleetTestMarker;") == "no reload"
 
 
-@pytest.mark.broker
 def test_support_signs_in_and_reads_the_fleet_but_a_plain_user_cannot(
     live_server, browser_fleet, browser
 ):
@@ -333,9 +323,10 @@ def test_support_signs_in_and_reads_the_fleet_but_a_plain_user_cannot(
     browser.delete_all_cookies()
     sign_in(browser, live_server, "helpdesk")
     wait_until(
-        browser,
         lambda: urlsplit(browser.current_url).path == "/admin/fleet/",
-        "the login lands on the dashboard",
+        timeout=WAIT_SECONDS,
+        interval=0.25,
+        message="the login lands on the dashboard",
     )
 
     # then they read both agents, without links into the staff-only admin

@@ -11,7 +11,6 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from django.conf import settings
 
 from marketplace.models import (
     AgentIdentity,
@@ -20,7 +19,6 @@ from marketplace.models import (
     EventSubscriptionQueue,
 )
 from marketplace.names import AgentServiceState
-from tests.broker_mocks import mock_broker_snapshot
 from tests.factories import (
     AgentIdentityFactory,
     AgentProcessorFactory,
@@ -31,10 +29,10 @@ from tests.factories import (
     OfferingFactory,
     UserFactory,
 )
+from tests.kit.api import STATS_URL
+from tests.kit.broker import mock_broker_snapshot
 
 GOLDEN = Path(__file__).resolve().parent / "stats_body.json"
-URL = "/api/marketplace-site-agent-connection-stats/"
-MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 T0 = datetime(2026, 11, 30, 8, 15, 30, 123456, tzinfo=UTC)
 SNAPSHOT_PLACEHOLDER = b'"snapshot_taken_at":"<snapshot>"'
 
@@ -154,10 +152,10 @@ def _build_fleet():
 def test_stats_body_is_byte_identical_to_the_golden_file(support_user, client_for, broker, query):
     # given a fixed fleet and a fixed broker answer
     broker_answer = _build_fleet()
-    mock_broker_snapshot(broker, base=MANAGEMENT, **broker_answer)
+    mock_broker_snapshot(broker, **broker_answer)
 
     # when support asks for the stats
-    response = client_for(support_user).get(URL + query)
+    response = client_for(support_user).get(STATS_URL + query)
 
     # then the body is the golden one, but for the snapshot's own time
     assert response.status_code == 200

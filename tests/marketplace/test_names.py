@@ -13,8 +13,8 @@ from marketplace.names import (
     ObservableObjectType,
     RoutingStatus,
 )
-from tests.broker_mocks import mock_broker_snapshot
 from tests.factories import AgentServiceFactory
+from tests.kit.broker import mock_broker_snapshot
 
 STATS_URL = "/api/marketplace-site-agent-connection-stats/"
 ENVELOPE_TOTALS_URL = "/api/agents/get_connection_stats/"

@@ -2,7 +2,6 @@
 
 from io import StringIO
 
-import pytest
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
@@ -21,7 +20,6 @@ def run_seed_demo() -> str:
     return out.getvalue()
 
 
-@pytest.mark.broker
 def test_seed_demo_creates_fleet_once_and_prints_support_token(real_broker):
     # when the demo is seeded twice against the real broker
     first = run_seed_demo()

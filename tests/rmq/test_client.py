@@ -1,13 +1,9 @@
-"""The management-API client and the snapshot parsers, with HTTP mocked by `responses`."""
+"""The management-API client, with HTTP mocked by `responses`: URLs, timeouts,
+credentials, retries, status codes and bodies, and the snapshot's three calls."""
 
-import functools
-import json
 import logging
 import re
 from base64 import b64encode
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -15,19 +11,11 @@ import responses
 
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError, BrokerResponseError, BrokerUnavailable
-from rmq.snapshot import (
-    CONNECTION_COLUMNS,
-    CONSUMER_COLUMNS,
-    QUEUE_PARAMS,
-    fetch_broker_snapshot,
-    parse_connections,
-    parse_queues,
-)
-from rmq.types import BrokerConnection, BrokerQueue
+from rmq.snapshot import CONNECTION_COLUMNS, CONSUMER_COLUMNS, QUEUE_PARAMS, fetch_broker_snapshot
+from tests.kit.broker import captured
 
 BASE = "http://rabbit.test:15672"
 PASSWORD = "s3cret-management-pw"
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rabbitmq"
 VHOST = "9a2b386ca3464aee9f313c0f20518f57"
 
 
@@ -42,15 +30,8 @@ def _client(*, get_retries: int = 1) -> ManagementClient:
     )
 
 
-def _fixture(name: str):
-    return json.loads((FIXTURES / name).read_text())
-
-
 def _any(path: str) -> re.Pattern[str]:
     return re.compile(rf"{re.escape(BASE)}/api/{path}.*")
-
-
-# --- URLs, timeouts, credentials --------------------------------------------------------
 
 
 def test_default_vhost_slash_is_encoded_as_one_path_segment(broker):
@@ -154,9 +135,6 @@ def test_client_from_settings_uses_the_rabbitmq_settings(broker, settings):
     )
 
 
-# --- retries ----------------------------------------------------------------------------
-
-
 def test_get_is_retried_once_after_a_refused_connection(broker):
     # given a broker that refuses once, then answers
     broker.add(responses.GET, _any("connections"), body=requests.ConnectionError("refused"))
@@ -225,9 +203,6 @@ def test_get_is_not_retried_after_a_connect_timeout(broker):
 
     # then
     assert len(broker.calls) == 1
-
-
-# --- status codes and bodies ------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -328,166 +303,11 @@ def test_password_never_appears_in_errors_or_logs(answer, broker, caplog):
     assert PASSWORD not in caplog.text
 
 
-# --- snapshot parsing -------------------------------------------------------------------
-
-
-def test_parse_connections_reads_the_captured_rabbitmq_response():
-    # given three connections: AMQP publisher, AMQP agent, Web STOMP agent without stats yet
-    body = _fixture("connections_columns.json")
-
-    # when
-    connections = parse_connections(body)
-
-    # then
-    assert connections[0] == BrokerConnection(
-        name="127.0.0.1:38824 -> 127.0.0.1:5672",
-        user="guest",
-        vhost=VHOST,
-        peer_host="127.0.0.1",
-        connected_at=datetime(2026, 11, 24, 6, 44, 28, 403000, tzinfo=UTC),
-        state="running",
-        recv_oct=1353,
-        send_oct=553,
-        protocol="AMQP 0-9-1",
-        node="rabbit@vm",
-    )
-    assert [c.user for c in connections] == [
-        "guest",
-        "18b4ecbe541b46b38c9e129f3485911f",
-        "0233d0c94a9544c0bca9b1709dc3c24d",
-    ]
-    stomp = connections[2]
-    assert (stomp.protocol, stomp.state, stomp.recv_oct, stomp.send_oct) == (
-        "Web STOMP 1.2",
-        None,
-        None,
-        None,
-    )
-    assert stomp.connected_at == datetime(2026, 11, 24, 6, 44, 28, 419000, tzinfo=UTC)
-    assert stomp.connected_at.utcoffset().total_seconds() == 0
-
-
-def test_parse_connections_treats_missing_optional_fields_as_none():
-    # when
-    (connection,) = parse_connections([{"name": "n", "user": "u", "vhost": "/"}])
-
-    # then
-    assert connection == BrokerConnection(
-        name="n",
-        user="u",
-        vhost="/",
-        peer_host=None,
-        connected_at=None,
-        state=None,
-        recv_oct=None,
-        send_oct=None,
-        protocol=None,
-        node=None,
-    )
-
-
-def test_parse_queues_counts_each_queues_consumers_in_the_captured_responses():
-    # when: the captured queues (their statistics `consumers` ignored) and consumers
-    queues = parse_queues(_fixture("queues_columns.json"), consumers=_fixture("consumers.json"))
-
-    # then: the counts agree with the statistics the broker listed then
-    assert queues == (
-        BrokerQueue(
-            vhost=VHOST,
-            name="subscription_0233d0c94a9544c0bca9b1709dc3c24d_offering_"
-            "012013ecc2e84a3c90e2d616541c82fb_order",
-            messages=0,
-            consumers=1,
-        ),
-        BrokerQueue(
-            vhost=VHOST,
-            name="subscription_18b4ecbe541b46b38c9e129f3485911f_offering_"
-            "012013ecc2e84a3c90e2d616541c82fb_resource",
-            messages=5,
-            consumers=0,
-        ),
-    )
-    assert [queue.consumers for queue in queues] == [
-        item["consumers"] for item in _fixture("queues_columns.json")
-    ]
-
-
-def test_consumers_are_counted_per_vhost_and_queue():
-    # given two consumers of q in v, one of q in another vhost, one of a queue not listed
-    consumers = [
-        {"queue": {"name": "q", "vhost": "v"}},
-        {"queue": {"name": "q", "vhost": "v"}},
-        {"queue": {"name": "q", "vhost": "w"}},
-        {"queue": {"name": "gone", "vhost": "v"}},
-    ]
-
-    # when
-    queues = parse_queues(
-        [{"name": "q", "vhost": "v", "messages": 2}, {"name": "q", "vhost": "w"}],
-        consumers=consumers,
-    )
-
-    # then
-    assert [(queue.vhost, queue.consumers) for queue in queues] == [("v", 2), ("w", 1)]
-
-
-def test_parse_queues_treats_a_missing_depth_as_none_and_no_consumers_as_0():
-    # when
-    (queue,) = parse_queues([{"name": "q", "vhost": "v"}], consumers=[])
-
-    # then
-    assert (queue.messages, queue.consumers) == (None, 0)
-
-
-def test_empty_lists_parse_to_empty_tuples():
-    assert (parse_connections([]), parse_queues([], consumers=[])) == ((), ())
-
-
-CONNECTION = {"name": "n", "user": "u", "vhost": "v"}
-QUEUE = {"name": "q", "vhost": "v"}
-
-
-def parse_queue_list(consumers: Any) -> object:
-    """parse_queues with a good queue list and the given consumers body."""
-    return parse_queues([QUEUE], consumers=consumers)
-
-
-@pytest.mark.parametrize(
-    ("parse", "body"),
-    [
-        pytest.param(parse_connections, {"items": [CONNECTION]}, id="connections-dict"),
-        pytest.param(parse_queues, {"items": [QUEUE]}, id="queues-dict"),
-        pytest.param(parse_queue_list, {"items": []}, id="consumers-dict"),
-        pytest.param(parse_queue_list, [{"queue": "q"}], id="consumer-queue-not-object"),
-        pytest.param(parse_queue_list, [{"channel": 1}], id="consumer-without-queue"),
-        pytest.param(parse_queue_list, [{"queue": {"name": "q"}}], id="consumer-queue-no-vhost"),
-        pytest.param(parse_connections, None, id="connections-null"),
-        pytest.param(parse_connections, [CONNECTION, "x"], id="connections-non-object-item"),
-        pytest.param(parse_queues, [[QUEUE]], id="queues-nested-list"),
-        pytest.param(parse_connections, [{"user": "u", "vhost": "v"}], id="connection-no-name"),
-        pytest.param(parse_connections, [{**CONNECTION, "user": 7}], id="connection-int-user"),
-        pytest.param(
-            parse_connections, [{**CONNECTION, "connected_at": "1795502668403"}], id="ms-as-str"
-        ),
-        pytest.param(parse_connections, [{**CONNECTION, "recv_oct": 1.5}], id="float-octets"),
-        pytest.param(parse_connections, [{**CONNECTION, "send_oct": True}], id="bool-octets"),
-        pytest.param(parse_connections, [{**CONNECTION, "state": 1}], id="int-state"),
-        pytest.param(parse_queues, [{**QUEUE, "messages": "5"}], id="str-messages"),
-        pytest.param(parse_queues, [{"name": "q"}], id="queue-no-vhost"),
-    ],
-)
-def test_unexpected_body_shapes_are_response_errors(parse, body):
-    if parse is parse_queues:
-        parse = functools.partial(parse_queues, consumers=[])
-    with pytest.raises(BrokerResponseError):
-        parse(body)
-
-
 def test_snapshot_reads_all_connections_queues_and_consumers_in_three_trimmed_calls(broker):
     # given
-    broker.add(responses.GET, _any("connections"), json=_fixture("connections_columns.json"))
-    broker.add(responses.GET, _any("queues"), json=_fixture("queues_columns.json"))
-    broker.add(responses.GET, _any("consumers"), json=_fixture("consumers.json"))
+    broker.add(responses.GET, _any("connections"), json=captured("connections_columns.json"))
+    broker.add(responses.GET, _any("queues"), json=captured("queues_columns.json"))
+    broker.add(responses.GET, _any("consumers"), json=captured("consumers.json"))
 
     # when
     snapshot = fetch_broker_snapshot(_client())

@@ -2,7 +2,6 @@
 
 import re
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,8 +14,8 @@ from rmq import snapshot_cache
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerUnavailable
 from rmq.types import BrokerSnapshot
-from tests.broker_mocks import SNAPSHOT_CALLS
-from tests.conftest import require_service
+from tests.kit.broker import SNAPSHOT_CALLS, slow_answer
+from tests.kit.services import require_service
 
 CONNECTIONS = re.compile(r".*/api/connections.*")
 # Queues and their consumers: the snapshot's two other listings answer alike here.
@@ -27,14 +26,6 @@ def make_client() -> ManagementClient:
     return ManagementClient(
         "http://broker.test:15672", user="u", password="p", connect_timeout=1, read_timeout=1
     )
-
-
-def slow_answer(delay: float, body: str = "[]"):
-    def callback(request):
-        time.sleep(delay)
-        return (200, {"Content-Type": "application/json"}, body)
-
-    return callback
 
 
 def test_snapshots_within_the_ttl_share_one_broker_fetch(broker, settings):
@@ -51,15 +42,14 @@ def test_snapshots_within_the_ttl_share_one_broker_fetch(broker, settings):
     assert snapshots[0] == snapshots[1] == snapshots[2]
 
 
-def test_an_expired_snapshot_is_fetched_again(broker, settings, monkeypatch):
+def test_an_expired_snapshot_is_fetched_again(broker, settings, fake_clock):
     settings.BROKER_SNAPSHOT_TTL = 2
     broker.add(responses.GET, CONNECTIONS, json=[])
     broker.add(responses.GET, QUEUES, json=[])
     first = snapshot_cache.get_broker_snapshot(make_client())
 
     # when the TTL has passed
-    later = time.time() + 3
-    monkeypatch.setattr(snapshot_cache.time, "time", lambda: later)
+    fake_clock.advance(3)
     second = snapshot_cache.get_broker_snapshot(make_client())
 
     # then the broker was asked again
@@ -67,7 +57,7 @@ def test_an_expired_snapshot_is_fetched_again(broker, settings, monkeypatch):
     assert second is not first
 
 
-def test_an_expired_snapshot_is_never_served_when_the_broker_is_down(broker, settings, monkeypatch):
+def test_an_expired_snapshot_is_never_served_when_the_broker_is_down(broker, settings, fake_clock):
     # given a cached snapshot
     settings.BROKER_SNAPSHOT_TTL = 2
     broker.add(responses.GET, CONNECTIONS, json=[])
@@ -78,8 +68,7 @@ def test_an_expired_snapshot_is_never_served_when_the_broker_is_down(broker, set
     broker.reset()
     broker.add(responses.GET, CONNECTIONS, body=requests.ConnectionError("refused"))
     broker.add(responses.GET, QUEUES, body=requests.ConnectionError("refused"))
-    later = time.time() + 3
-    monkeypatch.setattr(snapshot_cache.time, "time", lambda: later)
+    fake_clock.advance(3)
 
     # then the caller gets the outage, not the stale picture
     with pytest.raises(BrokerUnavailable):

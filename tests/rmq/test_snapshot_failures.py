@@ -16,7 +16,7 @@ from django.core.cache import cache as django_cache
 from rmq import snapshot_cache
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError, BrokerResponseError, BrokerUnavailable
-from tests.broker_mocks import SNAPSHOT_CALLS
+from tests.kit.broker import SNAPSHOT_CALLS
 
 CONNECTIONS = re.compile(r".*/api/connections.*")
 QUEUES = re.compile(r".*/api/(queues|consumers).*")
