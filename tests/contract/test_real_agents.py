@@ -2,14 +2,13 @@
 
 1.0.7 (the unified consumer queue) and 1.0.0 (the legacy subscription per object type)
 run `event_process` as subprocesses, exactly as a site runs them; nothing on the path
-between them and us is mocked. See `real_agents.py` for how they are installed and run.
+between them and us is mocked. `tests/kit/site_agents.py` says how they are installed and run.
 """
 
 import json
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +24,11 @@ from marketplace.models import (
     EventSubscription,
     EventSubscriptionQueue,
 )
-from tests.contract.real_agents import (
+from tests.factories import CustomerFactory, OfferingFactory, UserFactory
+from tests.kit.api import STATS_URL
+from tests.kit.paths import ROOT
+from tests.kit.real_broker import publish
+from tests.kit.site_agents import (
     PLUGIN_NAME,
     PLUGIN_VERSION,
     AgentLauncher,
@@ -34,11 +37,8 @@ from tests.contract.real_agents import (
     delete_broker_users,
     wait_for,
 )
-from tests.contract.test_sdk_flow import publish
-from tests.factories import CustomerFactory, OfferingFactory, UserFactory
 
-STATS_URL = "/api/marketplace-site-agent-connection-stats/"
-STATS_SNAPSHOT = Path(__file__).parents[2] / "docs" / "real-agents-stats.json"
+STATS_SNAPSHOT = ROOT / "docs" / "real-agents-stats.json"
 ORDER_PROCESSOR = "OfferingOrderProcessor"
 
 
@@ -184,8 +184,6 @@ def wait_until_order_handled(agent: AgentProcess, identity: AgentIdentity, order
     )
 
 
-@pytest.mark.broker
-@pytest.mark.postgres
 def test_agent_107_registers_consumes_its_unified_queue_and_reports_in_stats(
     live_server, launcher, site
 ):
@@ -271,8 +269,6 @@ def test_agent_107_registers_consumes_its_unified_queue_and_reports_in_stats(
     assert [q["consumers"] for q in entry_of(body, identity)["queues"]] == [0]
 
 
-@pytest.mark.broker
-@pytest.mark.postgres
 def test_agents_100_and_107_connect_side_by_side_and_both_show_in_one_stats_body(
     live_server, launcher, site
 ):

@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,9 @@ from typing import Any
 
 import requests
 from django.conf import settings
+
+from tests.kit.polling import wait_until
+from tests.kit.real_broker import management_get
 
 # A loaded 2-core machine: the agent's start-up alone imports pydantic, sentry and the SDK.
 WAIT_SECONDS = 90
@@ -141,16 +143,16 @@ def wait_for(
     agents: list[AgentProcess],
     gives_up_when: str | None = None,
 ) -> Any:
-    """Poll `condition` until it returns something truthy; fail after WAIT_SECONDS.
+    """Poll `condition` until it returns something truthy (within WAIT_SECONDS) and return it.
 
     Fails at once when an agent has exited, or has logged `gives_up_when`: the agent
     does not retry that step, so waiting longer would only delay the failure.
     """
-    deadline = time.monotonic() + WAIT_SECONDS
-    while True:
-        result = condition()
-        if result:
-            return result
+
+    def condition_while_agents_run() -> Any:
+        value = condition()
+        if value:
+            return value
         for agent in agents:
             code = agent.process.poll()
             assert code is None, f"agent {agent.version} exited ({code}) waiting for {what}"
@@ -158,23 +160,16 @@ def wait_for(
                 assert gives_up_when not in agent.output(), (
                     f"agent {agent.version} logged {gives_up_when!r} waiting for {what}"
                 )
-        assert time.monotonic() < deadline, f"timed out after {WAIT_SECONDS} s waiting for {what}"
-        time.sleep(0.5)
+        return value
 
-
-def management_get(path: str) -> Any:
-    response = requests.get(
-        f"{settings.RABBITMQ_MANAGEMENT_URL}/api/{path}",
-        auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json()
+    return wait_until(condition_while_agents_run, timeout=WAIT_SECONDS, interval=0.5, message=what)
 
 
 def consumer_tags(*, vhost: str, queue_name: str) -> list[str]:
-    """The tags of the consumers the broker lists on one queue (empty when the vhost is)."""
-    consumers = management_get(f"consumers/{vhost}")
+    """The tags of the consumers RabbitMQ lists on one queue of a vhost."""
+    listed = management_get(f"consumers/{vhost}")
+    listed.raise_for_status()
+    consumers = listed.json()
     return [c["consumer_tag"] for c in consumers if c["queue"]["name"] == queue_name]
 
 
