@@ -3,11 +3,8 @@
 from collections.abc import Iterator
 
 import pytest
-import requests
-from django.conf import settings
 
-from marketplace.models import EventConsumer
-from tests.marketplace.consumers.management import MANAGEMENT
+from tests.marketplace.consumers.live_broker import delete_consumer_broker_users
 
 
 @pytest.fixture
@@ -17,9 +14,6 @@ def owner_client(owner, client_for):
 
 @pytest.fixture
 def consumer_broker_cleanup(real_broker) -> Iterator[None]:
-    """Remove the broker users of the consumers a real-broker test leaves behind (their
-    owners' vhosts, with the queues, go with `real_broker`)."""
+    """The real broker, without the consumers' users once the test is over."""
     yield
-    auth = (settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD)
-    for username in EventConsumer.objects.values_list("rmq_username", flat=True):
-        requests.delete(f"{MANAGEMENT}/api/users/{username}", auth=auth, timeout=5)
+    delete_consumer_broker_users()
