@@ -23,13 +23,9 @@ from waldur_api_client.models import (
 from marketplace.models import EventConsumer
 from tests.factories import CustomerFactory, OfferingFactory, UserFactory
 from tests.marketplace.consumers.live_broker import (
-    WAIT_SECONDS,
-    close,
-    connect_agent,
     delete_consumer_broker_users,
     management,
-    publish,
-    subscribe_like_agent,
+    receive_as_agent,
 )
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
@@ -95,20 +91,15 @@ def test_sdk_parses_register_queue_answers_and_the_agent_consumes_its_queue(agen
     assert again.parsed.to_dict() == answer.to_dict()
 
     # and the agent logs in with what it was told and its token, and receives an order
-    connection, listener = connect_agent(
-        vhost=answer.vhost, login=answer.rmq_username, passcode=token
+    order = '{"object_type": "order", "order_uuid": "1f0c"}'
+    received = receive_as_agent(
+        vhost=answer.vhost,
+        login=answer.rmq_username,
+        passcode=token,
+        queue_name=answer.queue_name,
+        payload=order,
     )
-    try:
-        subscribe_like_agent(connection, answer.queue_name)
-        publish(
-            vhost=answer.vhost,
-            queue_name=answer.queue_name,
-            payload='{"object_type": "order", "order_uuid": "1f0c"}',
-        )
-        assert listener.received.wait(timeout=WAIT_SECONDS)
-        assert listener.bodies == ['{"object_type": "order", "order_uuid": "1f0c"}']
-    finally:
-        close(connection)
+    assert received == [order]
 
 
 def test_sdk_register_queue_with_every_object_type_and_with_none(agent):

@@ -101,6 +101,21 @@ def can_log_in(*, vhost: str, login: str, passcode: str) -> bool:
     return True
 
 
+def receive_as_agent(
+    *, vhost: str, login: str, passcode: str, queue_name: str, payload: str
+) -> list[str]:
+    """Log in and subscribe as the agent, publish `payload` to its queue, and return what
+    the agent received once the first message arrived (or the deadline passed)."""
+    connection, listener = connect_agent(vhost=vhost, login=login, passcode=passcode)
+    try:
+        subscribe_like_agent(connection, queue_name)
+        publish(vhost=vhost, queue_name=queue_name, payload=payload)
+        listener.received.wait(timeout=WAIT_SECONDS)
+    finally:
+        close(connection)
+    return listener.bodies
+
+
 def close(connection: stomp.WSStompConnection) -> None:
     if connection.is_connected():
         connection.disconnect()

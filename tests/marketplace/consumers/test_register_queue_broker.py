@@ -15,6 +15,7 @@ from tests.marketplace.consumers.live_broker import (
     management,
     peek_messages,
     publish,
+    receive_as_agent,
     subscribe_like_agent,
 )
 from tests.marketplace.consumers.management import register_queue_url
@@ -75,24 +76,19 @@ def test_agent_logs_in_with_its_token_and_receives_what_is_published_to_its_queu
     consumer = register(owner_client, identity)
     token = Token.objects.get(user=owner).key
 
-    # when the agent logs in as the consumer's user with its API token and subscribes
-    connection, listener = connect_agent(
-        vhost=consumer.vhost, login=consumer.rmq_username, passcode=token
+    # when the agent logs in as the consumer's user with its API token and subscribes,
+    # and an order event is published to its queue
+    order = '{"object_type": "order", "order_uuid": "abc"}'
+    received = receive_as_agent(
+        vhost=consumer.vhost,
+        login=consumer.rmq_username,
+        passcode=token,
+        queue_name=consumer.queue_name,
+        payload=order,
     )
-    try:
-        subscribe_like_agent(connection, consumer.queue_name)
-        # and an order event is published to its queue
-        publish(
-            vhost=consumer.vhost,
-            queue_name=consumer.queue_name,
-            payload='{"object_type": "order", "order_uuid": "abc"}',
-        )
 
-        # then the agent receives it
-        assert listener.received.wait(timeout=WAIT_SECONDS)
-        assert listener.bodies == ['{"object_type": "order", "order_uuid": "abc"}']
-    finally:
-        close(connection)
+    # then the agent receives it
+    assert received == [order]
 
 
 def test_consumer_user_cannot_read_another_agents_queue(

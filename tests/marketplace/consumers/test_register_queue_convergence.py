@@ -11,13 +11,9 @@ from rest_framework.authtoken.models import Token
 
 from marketplace.models import EventConsumer
 from tests.marketplace.consumers.live_broker import (
-    WAIT_SECONDS,
     can_log_in,
-    close,
-    connect_agent,
     management,
-    publish,
-    subscribe_like_agent,
+    receive_as_agent,
 )
 from tests.marketplace.consumers.management import register_queue_url
 
@@ -82,15 +78,14 @@ def test_register_queue_recreates_a_broker_user_that_was_deleted(
     permissions = management("GET", f"permissions/{consumer.vhost}/{consumer.rmq_username}")
     assert permissions.status_code == 200
     assert permissions.json()["read"] == f"^consumer_{consumer.uuid.hex}$"
-    connection, listener = connect_agent(
-        vhost=consumer.vhost, login=consumer.rmq_username, passcode=token
+    received = receive_as_agent(
+        vhost=consumer.vhost,
+        login=consumer.rmq_username,
+        passcode=token,
+        queue_name=consumer.queue_name,
+        payload='{"back": 1}',
     )
-    try:
-        subscribe_like_agent(connection, consumer.queue_name)
-        publish(vhost=consumer.vhost, queue_name=consumer.queue_name, payload='{"back": 1}')
-        assert listener.received.wait(timeout=WAIT_SECONDS)
-    finally:
-        close(connection)
+    assert received == ['{"back": 1}']
 
 
 def test_register_queue_redeclares_a_queue_that_was_deleted(live, identity, owner_client):
