@@ -22,11 +22,8 @@ from waldur_api_client.models import (
 
 from marketplace.models import EventConsumer
 from tests.factories import CustomerFactory, OfferingFactory, UserFactory
-from tests.marketplace.consumers.live_broker import (
-    delete_consumer_broker_users,
-    management,
-    receive_as_agent,
-)
+from tests.kit.real_broker import management
+from tests.kit.stomp_agent import receive_as_agent
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]
 
@@ -46,7 +43,6 @@ def agent(transactional_db, real_postgres, real_broker, live_server):
     # database connection, which blocks dropping the test database.
     with AuthenticatedClient(base_url=live_server.url, token=token) as client:
         yield client, owner, offering, token
-    delete_consumer_broker_users()
 
 
 def register_identity(client: AuthenticatedClient, offering_uuid: uuid.UUID):

@@ -1,10 +1,6 @@
 """Fixtures of the unified consumer queue tests."""
 
-from collections.abc import Iterator
-
 import pytest
-
-from tests.marketplace.consumers.live_broker import delete_consumer_broker_users
 
 
 @pytest.fixture
@@ -13,7 +9,5 @@ def owner_client(owner, client_for):
 
 
 @pytest.fixture
-def consumer_broker_cleanup(real_broker) -> Iterator[None]:
-    """The real broker, without the consumers' users once the test is over."""
-    yield
-    delete_consumer_broker_users()
+def consumer_broker_cleanup(real_broker) -> None:
+    """The real broker; `real_broker` removes the consumers' users once the test is over."""

@@ -7,14 +7,12 @@ from rest_framework.authtoken.models import Token
 from marketplace.models import EventConsumer
 from rmq.provisioning import CONSUMER_QUEUE_ARGUMENTS
 from tests.factories import AgentIdentityFactory
-from tests.marketplace.consumers.live_broker import (
+from tests.kit.real_broker import management, peek_messages, publish
+from tests.kit.stomp_agent import (
     WAIT_SECONDS,
     can_log_in,
     close,
     connect_agent,
-    management,
-    peek_messages,
-    publish,
     receive_as_agent,
     subscribe_like_agent,
 )

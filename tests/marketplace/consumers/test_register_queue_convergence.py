@@ -10,11 +10,8 @@ import requests
 from rest_framework.authtoken.models import Token
 
 from marketplace.models import EventConsumer
-from tests.marketplace.consumers.live_broker import (
-    can_log_in,
-    management,
-    receive_as_agent,
-)
+from tests.kit.real_broker import management
+from tests.kit.stomp_agent import can_log_in, receive_as_agent
 from tests.marketplace.consumers.management import register_queue_url
 
 pytestmark = [pytest.mark.broker, pytest.mark.postgres]

@@ -1,60 +1,14 @@
-"""The real RabbitMQ as a test sees it: the management API as the service's own user, and
-a STOMP-over-WebSocket client that logs in and subscribes exactly as agent 1.0.7 does."""
+"""A STOMP-over-WebSocket client that logs in and subscribes exactly as agent 1.0.7 does."""
 
 import threading
 from typing import Any
 
-import requests
 import stomp
-from django.conf import settings
 
-from marketplace.models import EventConsumer
+from tests.kit.real_broker import publish
 
 WEB_STOMP = ("127.0.0.1", 15674)
 WAIT_SECONDS = 30
-
-
-def management(method: str, path: str, **kwargs: Any) -> requests.Response:
-    return requests.request(
-        method,
-        f"{settings.RABBITMQ_MANAGEMENT_URL.rstrip('/')}/api/{path}",
-        auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
-        timeout=10,
-        **kwargs,
-    )
-
-
-def delete_consumer_broker_users() -> None:
-    """Remove the broker users of the consumers a test leaves behind (their owners'
-    vhosts, with the queues, go with the `real_broker` fixture)."""
-    for username in EventConsumer.objects.values_list("rmq_username", flat=True):
-        management("DELETE", f"users/{username}")
-
-
-def publish(*, vhost: str, queue_name: str, payload: str) -> None:
-    """Publish a persistent message to a queue through the default exchange, as guest."""
-    published = management(
-        "POST",
-        f"exchanges/{vhost}/amq.default/publish",
-        json={
-            "properties": {"delivery_mode": 2},
-            "routing_key": queue_name,
-            "payload": payload,
-            "payload_encoding": "string",
-        },
-    )
-    assert published.json() == {"routed": True}
-
-
-def peek_messages(*, vhost: str, queue_name: str) -> list[str]:
-    """The payloads waiting in a queue, read from the queue itself (requeued, so they stay)."""
-    answer = management(
-        "POST",
-        f"queues/{vhost}/{queue_name}/get",
-        json={"count": 100, "ackmode": "ack_requeue_true", "encoding": "auto"},
-    )
-    assert answer.status_code == 200, answer.text
-    return [message["payload"] for message in answer.json()]
 
 
 class AgentListener(stomp.ConnectionListener):
