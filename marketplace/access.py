@@ -14,6 +14,7 @@ from marketplace.models import (
     EventSubscriptionQueue,
     Offering,
 )
+from marketplace.names import AuthorizedVia
 
 
 def _managed_identity_filter(user: User, prefix: str = "") -> Q:
@@ -92,6 +93,22 @@ def can_manage_identity(user: User, identity: AgentIdentity) -> bool:
     if user.is_staff or identity.created_by_id == user.pk:
         return True
     return identity.offering.customer.owners.filter(pk=user.pk).exists()
+
+
+def find_identity_right(user: User, identity: AgentIdentity) -> AuthorizedVia | None:
+    """Which right lets the user manage an agent, the first that applies in this order:
+    staff, an owner of the offering's customer, the identity's creator; None for none.
+
+    Support users read but never manage, so `support` is never the answer; this service
+    has no offering-manager or scope roles, nor user-scoped consumers (`self`).
+    """
+    if user.is_staff:
+        return AuthorizedVia.STAFF
+    if identity.offering.customer.owners.filter(pk=user.pk).exists():
+        return AuthorizedVia.CUSTOMER_OWNER
+    if identity.created_by_id == user.pk:
+        return AuthorizedVia.IDENTITY_MANAGER
+    return None
 
 
 def can_manage_subscription(user: User, subscription: EventSubscription) -> bool:

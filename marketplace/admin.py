@@ -1,11 +1,17 @@
 """Admin pages for customers, offerings and site agents.
 
 What an agent reports about itself (version, dependencies, config, restarts, service
-states, statistics) is read-only here: the agent is its source of truth.
+states, statistics, its event consumer) is read-only here: the agent is its source of
+truth. Deleting an agent or its event consumer removes their broker users and the
+consumer's queue too; if the broker cannot be asked, nothing is deleted.
 """
 
-from django.contrib import admin
-from django.http import HttpRequest
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from marketplace.models import (
     AgentConnectionEvent,
@@ -14,10 +20,50 @@ from marketplace.models import (
     AgentProcessor,
     AgentService,
     Customer,
+    EventConsumer,
     EventSubscription,
     EventSubscriptionQueue,
     Offering,
 )
+from marketplace.registration.consumers import delete_event_consumer
+from marketplace.registration.services import delete_agent_identity
+from rmq.client import ManagementClient
+from rmq.exceptions import BrokerError
+
+
+class BrokerBackedDeleteAdmin(admin.ModelAdmin):
+    """Deletes one row at a time through its service, which removes its broker side too.
+
+    There is no bulk delete (each row needs the broker); a broker failure keeps the row
+    and says so instead of reporting a deletion.
+    """
+
+    def delete_with_broker(self, obj: Any, *, broker: ManagementClient) -> None:
+        raise NotImplementedError
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def delete_model(self, request: HttpRequest, obj: Model) -> None:
+        try:
+            self.delete_with_broker(obj, broker=ManagementClient.from_settings())
+        except BrokerError as exc:
+            self.message_user(
+                request, f"Nothing was deleted: the broker cannot be asked ({exc}).", messages.ERROR
+            )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id: int) -> HttpResponse:
+        if self.model._default_manager.filter(pk=obj_id).exists():
+            meta = self.model._meta
+            change_url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj_id])
+            return HttpResponseRedirect(change_url)
+        return super().response_delete(request, obj_display, obj_id)
 
 
 @admin.register(Customer)
@@ -53,8 +99,33 @@ class EventSubscriptionInline(admin.TabularInline):
     show_change_link = True
 
 
+class EventConsumerInline(admin.StackedInline):
+    """The agent's unified event queue, if it registered one (delete it on its own page)."""
+
+    model = EventConsumer
+    extra = 0
+    max_num = 1
+    can_delete = False
+    fields = (
+        "user",
+        "rmq_username",
+        "queue_name",
+        "vhost",
+        "object_types",
+        "auth_kind",
+        "authorized_via",
+        "created",
+        "modified",
+    )
+    readonly_fields = fields
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 @admin.register(AgentIdentity)
-class AgentIdentityAdmin(admin.ModelAdmin):
+class AgentIdentityAdmin(BrokerBackedDeleteAdmin):
     list_display = ("name", "offering", "version", "last_restarted", "created_by", "modified")
     list_filter = ("offering__customer", "offering", "version")
     search_fields = ("name", "uuid", "offering__name", "offering__customer__name")
@@ -69,7 +140,54 @@ class AgentIdentityAdmin(admin.ModelAdmin):
         "created",
         "modified",
     )
-    inlines = (AgentServiceInline, EventSubscriptionInline)
+    inlines = (AgentServiceInline, EventConsumerInline, EventSubscriptionInline)
+
+    def delete_with_broker(self, obj: AgentIdentity, *, broker: ManagementClient) -> None:
+        delete_agent_identity(obj, broker=broker)
+
+
+@admin.register(EventConsumer)
+class EventConsumerAdmin(BrokerBackedDeleteAdmin):
+    """Agents' unified event queues: who registered each, how, and its broker names."""
+
+    list_display = (
+        "identity",
+        "user",
+        "rmq_username",
+        "object_types_display",
+        "auth_kind",
+        "authorized_via",
+        "created",
+    )
+    list_filter = ("auth_kind", "authorized_via", "identity__offering")
+    search_fields = ("uuid", "rmq_username", "identity__name", "user__username")
+    list_select_related = ("identity", "user")
+    fields = (
+        "uuid",
+        "identity",
+        "user",
+        "rmq_username",
+        "queue_name",
+        "vhost",
+        "object_types",
+        "auth_kind",
+        "auth_token_prefix",
+        "auth_token_name",
+        "authorized_via",
+        "created",
+        "modified",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="object types")
+    def object_types_display(self, obj: EventConsumer) -> str:
+        return ", ".join(obj.object_types) or "all"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def delete_with_broker(self, obj: EventConsumer, *, broker: ManagementClient) -> None:
+        delete_event_consumer(obj, broker=broker)
 
 
 class AgentProcessorInline(admin.TabularInline):

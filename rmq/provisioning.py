@@ -77,3 +77,15 @@ def provision_consumer(
 def delete_broker_user(client: ManagementClient, *, username: str) -> None:
     """Remove a broker user (the broker closes its connections)."""
     client.delete(["users", username])
+
+
+def deprovision_consumer(
+    client: ManagementClient, *, vhost: str, username: str, consumer_hex: str
+) -> None:
+    """Remove an event consumer's broker user, then its queue (missing ones count as gone).
+
+    The user goes first: the broker closes its connections, so nothing consumes from the
+    queue while it is deleted.
+    """
+    delete_broker_user(client, username=username)
+    client.delete(["queues", vhost, format_consumer_queue_name(consumer_hex)])

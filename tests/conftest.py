@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from agentstats.models import User
-from marketplace.models import EventSubscription
+from marketplace.models import EventConsumer, EventSubscription
 from rmq.clock import use_clock
 from tests.factories import (
     AgentIdentityFactory,
@@ -124,6 +124,8 @@ def real_broker(db) -> Iterator[str]:
     auth = (settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD)
     for subscription in EventSubscription.objects.all():
         requests.delete(f"{MANAGEMENT}/api/users/{subscription.uuid.hex}", auth=auth, timeout=5)
+    for username in EventConsumer.objects.values_list("rmq_username", flat=True):
+        requests.delete(f"{MANAGEMENT}/api/users/{username}", auth=auth, timeout=5)
     for owner_user in User.objects.all():
         requests.delete(f"{MANAGEMENT}/api/vhosts/{owner_user.uuid.hex}", auth=auth, timeout=5)
 

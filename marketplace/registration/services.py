@@ -21,11 +21,13 @@ from marketplace.models import (
     AgentIdentity,
     AgentProcessor,
     AgentService,
+    EventConsumer,
     EventSubscription,
     EventSubscriptionQueue,
     Offering,
 )
 from marketplace.names import AgentServiceState
+from marketplace.registration.consumers import remove_consumer_from_broker
 from rmq.client import ManagementClient
 from rmq.provisioning import (
     declare_subscription_queue,
@@ -241,9 +243,13 @@ def delete_event_subscription(subscription: EventSubscription, *, broker: Manage
 
 
 def delete_agent_identity(identity: AgentIdentity, *, broker: ManagementClient) -> None:
-    """Delete an agent with its services and subscriptions, and their broker users."""
+    """Delete an agent with its services, subscriptions and event consumer, and their
+    broker users (and the consumer's queue)."""
     with transaction.atomic():
         usernames = [sub.uuid.hex for sub in identity.event_subscriptions.all()]
+        consumer = EventConsumer.objects.select_related("user").filter(identity=identity).first()
         identity.delete()
         for username in usernames:
             delete_subscription_user(broker, username=username)
+        if consumer is not None:
+            remove_consumer_from_broker(consumer, broker=broker)

@@ -41,6 +41,11 @@ from marketplace.models import (
     AgentService,
     Offering,
 )
+from marketplace.registration.consumer_serializers import (
+    AgentQueueRegistrationInputSerializer,
+    AgentQueueRegistrationOutputSerializer,
+)
+from marketplace.registration.consumers import describe_consumer_caller, register_event_consumer
 from marketplace.registration.permissions import IsAgentManagerOrReader
 from marketplace.registration.serializers import (
     AgentEventSubscriptionInputSerializer,
@@ -75,6 +80,12 @@ BROKER_UNAVAILABLE_RESPONSE = OpenApiResponse(
     ErrorOutputSerializer,
     description='The broker could not be reached (code "broker_unavailable"); nothing was '
     "written, so a retry converges.",
+)
+
+QUEUE_OWNED_ELSEWHERE_RESPONSE = OpenApiResponse(
+    ErrorOutputSerializer,
+    description="Another user registered this agent's queue (code "
+    '"queue_registered_by_another_user"); nothing was written.',
 )
 
 
@@ -246,6 +257,38 @@ class AgentIdentityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Age
         )
         return self.respond(
             subscription, EventSubscriptionOutputSerializer, creation_status(created)
+        )
+
+    @extend_schema(
+        request=AgentQueueRegistrationInputSerializer,
+        responses={
+            200: AgentQueueRegistrationOutputSerializer,
+            201: AgentQueueRegistrationOutputSerializer,
+            409: QUEUE_OWNED_ELSEWHERE_RESPONSE,
+            503: BROKER_UNAVAILABLE_RESPONSE,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def register_queue(self, request: Request, uuid: str) -> Response:
+        """Register a unified event-consumer queue for this agent identity: one durable
+        RabbitMQ queue for every event type it asks for (201), or the one it has (200)."""
+        identity = self.get_object()
+        data = validated_input(AgentQueueRegistrationInputSerializer, request.data)
+        caller = describe_consumer_caller(
+            request.user,  # type: ignore[arg-type]
+            identity,
+            authenticator=request.successful_authenticator,
+        )
+        if caller is None:
+            raise PermissionDenied("You do not manage this agent.")
+        consumer, created = register_event_consumer(
+            identity,
+            caller=caller,
+            object_types=data.get("object_types"),
+            broker=ManagementClient.from_settings(),
+        )
+        return self.respond(
+            consumer, AgentQueueRegistrationOutputSerializer, creation_status(created)
         )
 
     @extend_schema(responses={200: ConnectionEventOutputSerializer(many=True)})

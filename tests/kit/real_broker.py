@@ -30,27 +30,43 @@ def provision_agent(
     return subscription, queue
 
 
+def management(method: str, path: str, **kwargs: Any) -> requests.Response:
+    """Call /api/<path> of the real management API, as the configured user."""
+    return requests.request(
+        method,
+        f"{settings.RABBITMQ_MANAGEMENT_URL.rstrip('/')}/api/{path}",
+        auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
+        timeout=10,
+        **kwargs,
+    )
+
+
 def management_get(path: str, *, params: dict[str, str] | None = None) -> requests.Response:
     """GET /api/<path> of the real management API, as the configured user."""
-    return requests.get(
-        f"{settings.RABBITMQ_MANAGEMENT_URL}/api/{path}",
-        params=params,
-        auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
-        timeout=5,
-    )
+    return management("GET", path, params=params)
 
 
 def publish(*, vhost: str, queue_name: str, payload: str) -> None:
     """Publish one persistent message to a queue through the default exchange."""
-    published = requests.post(
-        f"{settings.RABBITMQ_MANAGEMENT_URL}/api/exchanges/{vhost}/amq.default/publish",
-        auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
+    published = management(
+        "POST",
+        f"exchanges/{vhost}/amq.default/publish",
         json={
             "properties": {"delivery_mode": 2},
             "routing_key": queue_name,
             "payload": payload,
             "payload_encoding": "string",
         },
-        timeout=5,
     )
     assert published.json() == {"routed": True}
+
+
+def peek_messages(*, vhost: str, queue_name: str) -> list[str]:
+    """The payloads waiting in a queue, read from the queue itself (requeued, so they stay)."""
+    answer = management(
+        "POST",
+        f"queues/{vhost}/{queue_name}/get",
+        json={"count": 100, "ackmode": "ack_requeue_true", "encoding": "auto"},
+    )
+    assert answer.status_code == 200, answer.text
+    return [message["payload"] for message in answer.json()]
