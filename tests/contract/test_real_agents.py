@@ -34,7 +34,6 @@ from tests.kit.site_agents import (
     AgentLauncher,
     AgentProcess,
     consumer_tags,
-    delete_broker_users,
     wait_for,
 )
 
@@ -44,17 +43,13 @@ ORDER_PROCESSOR = "OfferingOrderProcessor"
 
 @pytest.fixture
 def launcher(transactional_db, real_postgres, real_broker, tmp_path) -> Iterator[AgentLauncher]:
-    """Starts agents; afterwards kills them, prints their output and removes their broker users.
-
-    `real_broker` removes the vhosts and subscription users afterwards; the consumers' users
-    are random names only the database knows, so they go here.
-    """
+    """Starts agents; afterwards kills them and prints their output (before `real_broker`
+    removes their broker users and vhosts)."""
     agents = AgentLauncher(workdir=tmp_path)
     try:
         yield agents
     finally:
         agents.close()
-        delete_broker_users(list(EventConsumer.objects.values_list("rmq_username", flat=True)))
 
 
 @pytest.fixture

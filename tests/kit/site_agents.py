@@ -18,9 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-from django.conf import settings
-
 from tests.kit.polling import wait_until
 from tests.kit.real_broker import management_get
 
@@ -171,12 +168,3 @@ def consumer_tags(*, vhost: str, queue_name: str) -> list[str]:
     listed.raise_for_status()
     consumers = listed.json()
     return [c["consumer_tag"] for c in consumers if c["queue"]["name"] == queue_name]
-
-
-def delete_broker_users(usernames: list[str]) -> None:
-    for username in usernames:
-        requests.delete(
-            f"{settings.RABBITMQ_MANAGEMENT_URL}/api/users/{username}",
-            auth=(settings.RABBITMQ_USER, settings.RABBITMQ_PASSWORD),
-            timeout=10,
-        )
