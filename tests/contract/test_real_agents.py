@@ -8,7 +8,7 @@ between them and us is mocked. `tests/kit/site_agents.py` says how they are inst
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -72,14 +72,12 @@ def api_url(live_server) -> str:
     return f"http://127.0.0.1:{urlsplit(live_server.url).port}/api/"
 
 
-def start_agent(launcher: AgentLauncher, live_server, site: dict, version: str, offering) -> Any:
+def start_agent(
+    launcher: AgentLauncher, live_server, site: dict[str, Any], version: str, offering
+) -> AgentProcess:
     return launcher.start(
         version, api_url=api_url(live_server), token=site["token"], offering_uuid=str(offering.uuid)
     )
-
-
-def identity_of(offering) -> AgentIdentity | None:
-    return AgentIdentity.objects.filter(name=f"agent-{offering.uuid}").first()
 
 
 def processor_names(identity: AgentIdentity, service_name: str) -> list[str]:
@@ -103,7 +101,12 @@ def entry_of(body: dict[str, Any], identity: AgentIdentity) -> dict[str, Any]:
 
 
 def wait_for_stats(
-    live_server, site: dict, what: str, until: Any, *, agents: list[AgentProcess]
+    live_server,
+    site: dict[str, Any],
+    what: str,
+    until: Callable[[dict[str, Any]], bool],
+    *,
+    agents: list[AgentProcess],
 ) -> dict[str, Any]:
     """Poll the stats as support until `until(body)` holds (the broker lags ~5 s)."""
 
