@@ -161,3 +161,14 @@ def is_agent_principal(user: User, identity: AgentIdentity) -> bool:
     if identity.created_by_id == user.pk and not is_global_reader(user):
         return True
     return identity.offering.customer.owners.filter(pk=user.pk).exists()
+
+
+def restrict_to_visible_offerings(queryset: QuerySet[Offering], user: User) -> QuerySet[Offering]:
+    """Narrow offerings to those whose agents the user may see: all for staff/support, else
+    its customers' and those it registered an agent for (the agent reads its offering)."""
+    if is_global_reader(user):
+        return queryset
+    visible = Offering.objects.filter(
+        Q(customer__owners=user) | Q(agent_identities__created_by=user)
+    )
+    return queryset.filter(pk__in=visible.values("pk"))

@@ -34,5 +34,6 @@ urlpatterns = [
     path("admin/fleet/", include("marketplace.dashboard.urls")),
     path("metrics", include("marketplace.metrics.urls")),
     path("api/", include("marketplace.stats.urls")),
+    path("api/", include("marketplace.platform.urls")),
     path("api/", include(router.urls)),
 ]
