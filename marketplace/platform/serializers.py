@@ -134,13 +134,17 @@ class OfferingPluginOptionsOutputSerializer(serializers.Serializer):
     )
 
 
-@extend_schema_field(OfferingComponentOutputSerializer(many=True))
-class StoredComponentsField(serializers.Field):
-    """A stored list of JSON objects, answered as stored (anything else as an empty list)."""
+class StoredJsonField(serializers.Field):
+    """A JSON value kept on the row as it was configured, answered read-only."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("read_only", True)
         super().__init__(**kwargs)
+
+
+@extend_schema_field(OfferingComponentOutputSerializer(many=True))
+class StoredComponentsField(StoredJsonField):
+    """A stored list of JSON objects, answered as stored (anything else as an empty list)."""
 
     def to_representation(self, value: Any) -> list[dict[str, Any]]:
         if not isinstance(value, list):
@@ -154,13 +158,9 @@ class StoredPartitionsField(StoredComponentsField):
 
 
 @extend_schema_field(OfferingPluginOptionsOutputSerializer)
-class StoredPluginOptionsField(serializers.Field):
+class StoredPluginOptionsField(StoredJsonField):
     """A stored JSON object, answered as stored (anything else as `{}`: the SDK needs an
     object)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("read_only", True)
-        super().__init__(**kwargs)
 
     def to_representation(self, value: Any) -> dict[str, Any]:
         return value if isinstance(value, dict) else {}
