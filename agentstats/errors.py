@@ -36,6 +36,14 @@ class InvalidInput(ServiceError):
     default_code = "invalid"
 
 
+class Forbidden(ServiceError):
+    """The caller may see the object but not act on it: 403."""
+
+    status = HTTPStatus.FORBIDDEN
+    default_detail = "You do not have permission to perform this action."
+    default_code = "permission_denied"
+
+
 class Conflict(ServiceError):
     """The request clashes with what another caller owns or did: 409."""
 

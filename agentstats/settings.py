@@ -149,6 +149,17 @@ AGENT_WRITE_THROTTLE_RATE = os.environ.get("AGENT_WRITE_THROTTLE_RATE", "300/min
 # Oldest agent version reported as compatible; empty means any parseable version is.
 AGENT_MINIMUM_VERSION = os.environ.get("AGENT_MINIMUM_VERSION", "")
 
+# Log lines agents ship (POST /api/marketplace-site-agent-logs/): most entries per batch
+# (waldur-site-agent sends up to 100), longest message kept (longer ones are truncated),
+# how far in the future a line's timestamp may be (the agent's clock runs ahead), how
+# many days lines are kept (0 keeps them forever) and how often the connection observer
+# prunes older ones.
+AGENT_LOG_BATCH_MAX = int(_env_float("AGENT_LOG_BATCH_MAX", default=500))
+AGENT_LOG_MESSAGE_MAX_LENGTH = int(_env_float("AGENT_LOG_MESSAGE_MAX_LENGTH", default=8192))
+AGENT_LOG_MAX_FUTURE_SECONDS = _env_float("AGENT_LOG_MAX_FUTURE_SECONDS", default=300)
+AGENT_LOG_RETENTION_DAYS = _env_float("AGENT_LOG_RETENTION_DAYS", default=30)
+AGENT_LOG_PRUNE_INTERVAL_SECONDS = _env_float("AGENT_LOG_PRUNE_INTERVAL_SECONDS", default=3600)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",

@@ -16,3 +16,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api-auth/", include("rest_framework.urls")),
 ]
+
+# Unknown API paths (upstream endpoints this service does not answer) get the JSON 404.
+handler404 = "agentstats.api.errors.answer_not_found"

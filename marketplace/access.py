@@ -8,6 +8,7 @@ from agentstats.api.permissions import is_global_reader
 from agentstats.models import User
 from marketplace.models import (
     AgentIdentity,
+    AgentLog,
     AgentProcessor,
     AgentService,
     EventSubscription,
@@ -178,3 +179,33 @@ def is_agent_principal(user: User, identity: AgentIdentity) -> bool:
     if identity.created_by_id == user.pk and not is_global_reader(user):
         return True
     return identity.offering.customer.owners.filter(pk=user.pk).exists()
+
+
+def restrict_to_managed_identities(
+    queryset: QuerySet[AgentIdentity], user: User
+) -> QuerySet[AgentIdentity]:
+    """Narrow agents to those the user manages: all for staff, else those of its customers
+    and those it created (support reads every agent but manages only these)."""
+    if user.is_staff:
+        return queryset
+    return queryset.filter(_managed_identity_filter(user)).distinct()
+
+
+def restrict_to_visible_offerings(queryset: QuerySet[Offering], user: User) -> QuerySet[Offering]:
+    """Narrow offerings to those whose agents the user may see: all for staff/support, else
+    its customers' and those it registered an agent for (the agent reads its offering)."""
+    if is_global_reader(user):
+        return queryset
+    visible = Offering.objects.filter(
+        Q(customer__owners=user) | Q(agent_identities__created_by=user)
+    )
+    return queryset.filter(pk__in=visible.values("pk"))
+
+
+def list_visible_agent_logs(user: User) -> QuerySet[AgentLog]:
+    """Log lines of the agents the user may see, newest first."""
+    queryset = AgentLog.objects.select_related("identity__offering")
+    if is_global_reader(user):
+        return queryset
+    managed = AgentIdentity.objects.filter(_managed_identity_filter(user))
+    return queryset.filter(identity__in=managed.values("pk"))

@@ -12,11 +12,13 @@ from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.text import Truncator
 
 from marketplace.models import (
     AgentConnectionEvent,
     AgentConnectionState,
     AgentIdentity,
+    AgentLog,
     AgentProcessor,
     AgentService,
     Customer,
@@ -308,4 +310,25 @@ class AgentConnectionStateAdmin(admin.ModelAdmin):
         return [field.name for field in AgentConnectionState._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(AgentLog)
+class AgentLogAdmin(admin.ModelAdmin):
+    """The log lines agents shipped, read-only; deleting an agent deletes its lines, and
+    they age out after AGENT_LOG_RETENTION_DAYS."""
+
+    list_display = ("timestamp", "identity", "level", "module", "short_message")
+    list_filter = ("level",)
+    search_fields = ("message", "module", "identity__name")
+    list_select_related = ("identity",)
+
+    @admin.display(description="message")
+    def short_message(self, log: AgentLog) -> str:
+        return Truncator(log.message).chars(120)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

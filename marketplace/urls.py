@@ -3,6 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from marketplace.agent_logs.views import AgentLogViewSet
 from marketplace.envelope.views import AgentConnectionViewSet
 from marketplace.registration.subscription_views import (
     EventSubscriptionQueueViewSet,
@@ -29,10 +30,12 @@ router.register(
 )
 router.register("users", UserViewSet, basename="user")
 router.register("agents", AgentConnectionViewSet, basename="agent-connection")
+router.register("marketplace-site-agent-logs", AgentLogViewSet, basename="agent-log")
 
 urlpatterns = [
     path("admin/fleet/", include("marketplace.dashboard.urls")),
     path("metrics", include("marketplace.metrics.urls")),
     path("api/", include("marketplace.stats.urls")),
+    path("api/", include("marketplace.platform.urls")),
     path("api/", include(router.urls)),
 ]

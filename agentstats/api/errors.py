@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -47,6 +48,14 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
         codes = exc.get_codes()
         response.data["code"] = codes if isinstance(codes, str) else "error"
     return response
+
+
+def answer_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A path no route matches: under /api/ the API's JSON 404 (clients such as the agent
+    call endpoints this service does not have), elsewhere Django's page."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": NotFound.default_detail, "code": "not_found"}, status=404)
+    return page_not_found(request, exception)
 
 
 def _as_service_error(exc: Exception) -> ServiceError | None:

@@ -11,7 +11,7 @@ so envelopes say "broker unavailable" rather than "agents offline".
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -41,8 +41,12 @@ class ConnectionObserver:
         *,
         stream_factory: Callable[[], ConnectionEventStream] | None = None,
         stop: threading.Event | None = None,
+        periodic_jobs: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.stop = stop or threading.Event()
+        # Housekeeping of other features (log retention), called on every beat; each
+        # job decides itself whether it is due.
+        self.periodic_jobs = tuple(periodic_jobs)
         self.stream_factory = stream_factory or (
             lambda: ConnectionEventStream(
                 settings.RABBITMQ_AMQP_URL, connect_timeout=settings.RABBITMQ_CONNECT_TIMEOUT
@@ -78,6 +82,8 @@ class ConnectionObserver:
                     next_reconcile = time.monotonic() + settings.OBSERVER_RECONCILE_SECONDS
                 else:
                     record_observer_beat(is_broker_available=True, at=timezone.now())
+                for job in self.periodic_jobs:
+                    job()
         finally:
             stream.close()
 

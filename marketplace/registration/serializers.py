@@ -9,29 +9,13 @@ import json
 from typing import Any
 
 from django.conf import settings
-from django.urls import reverse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from agentstats.api.serializers import ObjectUrlField
 from marketplace.models import AgentIdentity
 from marketplace.names import AgentServiceState, ObservableObjectType
 from marketplace.registration.selectors import describe_agent_compatibility
-
-
-@extend_schema_field(OpenApiTypes.URI)
-class ObjectUrlField(serializers.Field):
-    """The absolute URL of a related object, addressed by its uuid hex as upstream does."""
-
-    def __init__(self, view_name: str, **kwargs: Any) -> None:
-        self.view_name = view_name
-        kwargs.setdefault("read_only", True)
-        super().__init__(**kwargs)
-
-    def to_representation(self, value: Any) -> str:
-        path = reverse(self.view_name, kwargs={"uuid": value.uuid.hex})
-        request = self.context.get("request")
-        return request.build_absolute_uri(path) if request is not None else path
 
 
 class NonNullOmittingSerializer(serializers.Serializer):

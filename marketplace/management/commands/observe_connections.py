@@ -1,4 +1,5 @@
-"""Run the connection observer (RabbitMQ's event exchange -> agents' connection state)."""
+"""Run the connection observer (RabbitMQ's event exchange -> agents' connection state);
+it also prunes agent log lines older than AGENT_LOG_RETENTION_DAYS."""
 
 import signal
 from types import FrameType
@@ -6,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from marketplace.agent_logs.services import AgentLogPruneSchedule
 from marketplace.envelope.observer import ConnectionObserver
 
 
@@ -13,7 +15,7 @@ class Command(BaseCommand):
     help = "Watch RabbitMQ connections and keep agents' connection state and timeline current."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        observer = ConnectionObserver()
+        observer = ConnectionObserver(periodic_jobs=[AgentLogPruneSchedule()])
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
             observer.stop.set()
