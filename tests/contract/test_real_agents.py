@@ -172,14 +172,15 @@ def wait_until_order_handled(agent: AgentProcess, identity: AgentIdentity, order
         lambda: ORDER_PROCESSOR in processor_names(identity, "event_process-order"),
         agents=[agent],
     )
-    # Orders are not ours to serve: the agent's SDK gets our 404 and the handler gives up.
-    wait_for(
+    # Orders are not ours to serve: the agent's SDK gets our JSON 404 and the handler gives up.
+    failure = f"Failed to get order {order_uuid} info: Unexpected status code: 404"
+    logged = wait_for(
         f"{agent.version} asking for order {order_uuid}",
-        lambda: (
-            f"Failed to get order {order_uuid} info: Unexpected status code: 404" in agent.output()
-        ),
+        lambda: [event for event in agent.logged_events() if event.startswith(failure)],
         agents=[agent],
     )
+    answer = logged[0].split("Response content:", 1)[1].split("URL:", 1)[0]
+    assert json.loads(answer) == {"detail": "Not found.", "code": "not_found"}
 
 
 def test_agent_107_registers_consumes_its_unified_queue_and_reports_in_stats(

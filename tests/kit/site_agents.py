@@ -81,6 +81,18 @@ class AgentProcess:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def logged_events(self) -> list[str]:
+        """The messages of its log lines (structlog writes one JSON object a line)."""
+        events = []
+        for line in self.output().splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("event"), str):
+                events.append(record["event"])
+        return events
+
     def terminate(self, *, timeout: float = WAIT_SECONDS) -> int:
         """SIGTERM, as an init system stops it; return its exit code."""
         if self.process.poll() is None:
