@@ -181,6 +181,17 @@ class AuthorizedVia(LabelledChoice):
     SELF = "self"
 
 
+class DeliveryBlockedReason(LabelledChoice):
+    """Why no event can reach an agent's event consumer, in the order they are checked:
+    the first that applies is reported."""
+
+    OWNER_DEACTIVATED = "owner_deactivated"
+    QUEUE_NOT_PROVISIONED = "queue_not_provisioned"
+    BROKER_CREDENTIAL_MISSING = "broker_credential_missing"
+    OWNER_HAS_NO_ROLE = "owner_has_no_role"
+    NO_OBJECT_TYPES = "no_object_types"
+
+
 class LogLevel(LabelledChoice):
     """The level of a log line an agent ships (Python's logging names)."""
 

@@ -53,7 +53,7 @@ STOMP_SUBSCRIPTION = UUID("0233d0c94a9544c0bca9b1709dc3c24d")
 
 # SQL queries of one stats request: the token, the agents with offering and creator, their
 # services, their subscriptions with owner, the subscriptions' queues, the queues' offerings.
-STATS_QUERIES = 5  # token, agents, services, subscriptions, queues
+STATS_QUERIES = 6  # token, agents, services, subscriptions, queues, event consumers
 
 AGENT_KEYS = {
     "uuid",
