@@ -149,6 +149,7 @@ class AgentConnectionEventAdmin(admin.ModelAdmin):
         "occurred_at",
         "connection_name",
         "subscription_uuid",
+        "event_consumer_uuid",
         "node",
         "peer_host",
         "transport",

@@ -238,6 +238,7 @@ def test_envelope_of_a_hosted_agent_never_seen_is_unknown_never_seen_over_pollin
         "uptime_24h_seconds": 0.0,
         "flaps_24h": 0,
         "thresholds": THRESHOLDS,
+        "last_error_log": None,
     }
 
 
@@ -297,6 +298,7 @@ def test_envelope_of_an_agent_with_a_web_stomp_connection_is_online_over_ws(
         "uptime_24h_seconds": 600.0,
         "flaps_24h": 0,
         "thresholds": THRESHOLDS,
+        "last_error_log": None,
     }
 
 
@@ -1219,6 +1221,7 @@ def test_timeline_lists_events_newest_first_as_a_plain_array(timeline_agent, cli
         "occurred_at": iso(clock.ago(3600)),
         "connection_name": "conn-2",
         "subscription_uuid": str(subscription.uuid),
+        "event_consumer_uuid": None,
         "node": NODE,
         "peer_host": "10.0.0.7",
         "transport": "stomp",
