@@ -23,35 +23,12 @@ from tests.factories import (
     EventSubscriptionQueueFactory,
     UserFactory,
 )
+from tests.marketplace.unified_consumer.broker_answers import consumer_login, consumer_queue
 
 URL = "/api/marketplace-site-agent-connection-stats/"
 MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 # token, agents, services, subscriptions, queues, event consumers
 STATS_QUERIES = 6
-
-
-def consumer_queue(consumer, *, messages: int = 0, consumers: int = 0) -> dict[str, Any]:
-    return {
-        "name": consumer.queue_name,
-        "vhost": consumer.vhost,
-        "messages": messages,
-        "consumers": consumers,
-    }
-
-
-def consumer_login(consumer, *, index: int = 0) -> dict[str, Any]:
-    return {
-        "name": f"10.0.0.9:{41000 + index} -> 127.0.0.1:15674",
-        "user": consumer.rmq_username,
-        "vhost": consumer.vhost,
-        "peer_host": "10.0.0.9",
-        "connected_at": 1795502668403,
-        "state": "running",
-        "recv_oct": 100,
-        "send_oct": 200,
-        "protocol": "Web STOMP 1.2",
-        "node": "rabbit@localhost",
-    }
 
 
 def ask(client, broker: responses.RequestsMock, *, connections=(), queues=(), path: str = URL):
