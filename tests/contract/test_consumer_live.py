@@ -61,7 +61,7 @@ def connect_as(consumer: EventConsumer, password: str, *, subscribe: bool):
 
 
 @pytest.fixture
-def consumer(request, real_broker, real_postgres) -> Iterator[EventConsumer]:
+def consumer(real_broker, real_postgres):
     """A consumer agent whose owner owns the offering's customer; its broker user is removed
     afterwards (the real_broker fixture removes the owner's vhost)."""
     owner = UserFactory()

@@ -18,7 +18,7 @@ from marketplace.models import AgentBrokerConnection, AgentConnectionEvent, Even
 from rmq.events import ConnectionClosed, ConnectionOpened
 from rmq.types import BrokerConnection
 from tests.consumer_factories import EventConsumerFactory
-from tests.factories import EventSubscriptionFactory
+from tests.factories import EventSubscriptionFactory, UserFactory
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NODE = "rabbit@broker-1"
@@ -41,16 +41,20 @@ def opened(consumer: EventConsumer, *, name: str = "c1", vhost: str | None = Non
 
 def listed(consumer: EventConsumer, *, index: int = 0) -> BrokerConnection:
     """The consumer's login as the management API lists it."""
+    return listed_login(consumer.rmq_username, consumer.user.uuid.hex, index=index)
+
+
+def listed_login(user: str, vhost: str, *, index: int, protocol: str = "Web STOMP 1.2"):
     return BrokerConnection(
-        name=f"10.1.2.{index}:5{index:04d} -> 10.0.1.1:15674",
-        user=consumer.rmq_username,
-        vhost=consumer.user.uuid.hex,
+        name=f"10.1.2.{index}:5{index:04d} -> 10.0.1.1:15674 ({protocol})",
+        user=user,
+        vhost=vhost,
         peer_host=f"10.1.2.{index}",
         connected_at=NOW - timedelta(minutes=5),
         state="running",
         recv_oct=1,
         send_oct=1,
-        protocol="Web STOMP 1.2",
+        protocol=protocol,
         node=NODE,
     )
 
@@ -126,24 +130,15 @@ def test_consumer_agent_without_a_connection_is_an_offline_event_consumer(consum
     assert envelope.transport == "ws"
 
 
-def _mixed_fleet(size: int, *, start: int = 0) -> list[BrokerConnection]:
+def _mixed_fleet(size, *, start=0):
     """`size` consumer agents and `size` legacy agents, each with a listed login."""
     logins = []
     for index in range(start, start + size):
         logins.append(listed(EventConsumerFactory(), index=index))
         subscription = EventSubscriptionFactory()
         logins.append(
-            BrokerConnection(
-                name=f"10.9.9.{index}:4{index:04d} -> 10.0.1.1:61613",
-                user=subscription.uuid.hex,
-                vhost=subscription.user.uuid.hex,
-                peer_host="10.9.9.9",
-                connected_at=NOW - timedelta(minutes=5),
-                state="running",
-                recv_oct=1,
-                send_oct=1,
-                protocol="STOMP 1.2",
-                node=NODE,
+            listed_login(
+                subscription.uuid.hex, subscription.user.uuid.hex, index=index, protocol="STOMP"
             )
         )
     return logins
@@ -206,3 +201,48 @@ def test_reconcile_confirms_a_listed_consumer_login_and_its_websocket(consumer):
     assert (row.event_consumer_id, row.last_confirmed_at) == (consumer.pk, later)
     assert consumer.identity.connection_state.ws_last_seen == later
     assert timeline(consumer.identity) == [("connected", "found_at_reconcile", consumer.uuid, None)]
+
+
+def test_timeline_api_names_the_consumer_a_connection_logged_in_as(consumer, client_for):
+    # given the agent's consumer logged in and out
+    record_connection_opened(opened(consumer))
+    record_connection_closed(ConnectionClosed(name="c1", node=NODE, closed_at=NOW))
+
+    # when its owner reads the timeline
+    identity = consumer.identity
+    response = client_for(consumer.user).get(
+        f"/api/marketplace-site-agent-identities/{identity.uuid.hex}/connection_events/"
+    )
+
+    # then
+    assert response.status_code == 200
+    assert [
+        (e["kind"], e["subscription_uuid"], e["event_consumer_uuid"]) for e in response.json()
+    ] == [
+        ("disconnected", None, str(consumer.uuid)),
+        ("connected", None, str(consumer.uuid)),
+    ]
+
+
+def test_connection_totals_count_a_consumer_agent_as_connected_in_fixed_queries(
+    consumer, client_for
+):
+    # given a consumer agent (logged in) of a staff reader's fleet
+    staff = client_for(UserFactory(is_staff=True))
+    record_connection_opened(opened(consumer))
+
+    def totals() -> tuple[dict, int]:
+        with CaptureQueriesContext(connection) as queries:
+            response = staff.post("/api/agents/get_connection_stats/", {}, format="json")
+        return response.json()["stats"], len(queries)
+
+    # when the totals are read, then again with ten more consumer agents
+    one, one_queries = totals()
+    EventConsumerFactory.create_batch(10)
+    eleven, eleven_queries = totals()
+
+    # then every consumer agent consumes events over the broker, whatever the fleet size
+    assert one["deployment_mode"] == {"connected": 1, "hosted": 0}
+    assert eleven["deployment_mode"] == {"connected": 11, "hosted": 0}
+    assert eleven["transport"]["ws"] == 11
+    assert one_queries == eleven_queries

@@ -4,7 +4,6 @@ and count it connected by the stats' rule (they share its merge)."""
 import json
 from datetime import UTC, datetime
 from io import StringIO
-from typing import Any
 
 import pytest
 from django.conf import settings
@@ -28,7 +27,7 @@ CONNECTED_AT = datetime.fromtimestamp(CONNECTED_AT_MS / 1000, tz=UTC)
 
 
 @pytest.fixture
-def fleet(db, broker) -> dict[str, Any]:
+def fleet(db, broker):
     """On one offering: `logged-in` (a consumer whose user is logged in, queue of 3 messages
     and no consumer yet), `listening` (a consumer with one consumer on its queue and a
     legacy queue of 2 messages), `silent` (a consumer missing on the broker)."""
