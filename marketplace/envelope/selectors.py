@@ -219,11 +219,16 @@ def _list_event_consuming(identity_ids: Iterable[int]) -> set[int]:
     """The agents that consume events over the broker: through a legacy subscription or
     their unified event consumer (one query)."""
     ids = list(identity_ids)
-    legacy = EventSubscription.objects.filter(agent_identity_id__in=ids).values_list(
-        "agent_identity_id", flat=True
+    # Unordered: SQLite refuses ORDER BY (the models' default) inside a UNION.
+    legacy = (
+        EventSubscription.objects.filter(agent_identity_id__in=ids)
+        .order_by()
+        .values_list("agent_identity_id", flat=True)
     )
-    unified = EventConsumer.objects.filter(identity_id__in=ids).values_list(
-        "identity_id", flat=True
+    unified = (
+        EventConsumer.objects.filter(identity_id__in=ids)
+        .order_by()
+        .values_list("identity_id", flat=True)
     )
     return {pk for pk in legacy.union(unified) if pk is not None}
 
