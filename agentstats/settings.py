@@ -192,6 +192,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "AgentServiceStateEnum": "marketplace.names.AgentServiceState.choices",
         "ObservableObjectTypeEnum": "marketplace.names.ObservableObjectType.choices",
+        "LevelEnum": "marketplace.names.LogLevel.values",
+        "AlertingLevelEnum": "marketplace.names.ALERTING_LOG_LEVEL_VALUES",
     },
 }
 

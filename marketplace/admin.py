@@ -269,6 +269,7 @@ class AgentConnectionEventAdmin(admin.ModelAdmin):
         "occurred_at",
         "connection_name",
         "subscription_uuid",
+        "event_consumer_uuid",
         "node",
         "peer_host",
         "transport",

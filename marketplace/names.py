@@ -181,6 +181,17 @@ class AuthorizedVia(LabelledChoice):
     SELF = "self"
 
 
+class DeliveryBlockedReason(LabelledChoice):
+    """Why no event can reach an agent's event consumer, in the order they are checked:
+    the first that applies is reported."""
+
+    OWNER_DEACTIVATED = "owner_deactivated"
+    QUEUE_NOT_PROVISIONED = "queue_not_provisioned"
+    BROKER_CREDENTIAL_MISSING = "broker_credential_missing"
+    OWNER_HAS_NO_ROLE = "owner_has_no_role"
+    NO_OBJECT_TYPES = "no_object_types"
+
+
 class LogLevel(LabelledChoice):
     """The level of a log line an agent ships (Python's logging names)."""
 
@@ -193,6 +204,7 @@ class LogLevel(LabelledChoice):
 
 # Levels whose latest line the envelope and the dashboard show: what went wrong last.
 ALERTING_LOG_LEVELS: tuple[LogLevel, ...] = (LogLevel.ERROR, LogLevel.CRITICAL)
+ALERTING_LOG_LEVEL_VALUES: list[str] = [level.value for level in ALERTING_LOG_LEVELS]
 
 
 # The agent_type every connection envelope reports: this service knows only one kind.

@@ -1,18 +1,22 @@
 """factory_boy factories for the domain."""
 
 import factory
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from agentstats.models import User
 from marketplace.models import (
     AgentIdentity,
+    AgentLog,
     AgentProcessor,
     AgentService,
     Customer,
+    EventConsumer,
     EventSubscription,
     EventSubscriptionQueue,
     Offering,
 )
+from marketplace.names import AuthKind, AuthorizedVia, LogLevel
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -95,3 +99,29 @@ class EventSubscriptionQueueFactory(factory.django.DjangoModelFactory):
     event_subscription = factory.SubFactory(EventSubscriptionFactory)
     offering = factory.LazyAttribute(lambda q: q.event_subscription.agent_identity.offering)
     object_type = "order"
+
+
+class EventConsumerFactory(factory.django.DjangoModelFactory):
+    """An agent's event consumer, owned (as register_queue makes it) by the agent's creator."""
+
+    class Meta:
+        model = EventConsumer
+
+    identity = factory.SubFactory(AgentIdentityFactory)
+    user = factory.LazyAttribute(lambda consumer: consumer.identity.created_by)
+    object_types = factory.LazyFunction(list)
+    auth_kind = AuthKind.TOKEN
+    auth_token_prefix = "a1b2c3d4"
+    auth_token_name = ""
+    authorized_via = AuthorizedVia.CUSTOMER_OWNER
+
+
+class AgentLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AgentLog
+
+    identity = factory.SubFactory(AgentIdentityFactory)
+    timestamp = factory.LazyFunction(timezone.now)
+    level = LogLevel.ERROR
+    message = factory.Sequence(lambda n: f"backend call {n} failed")
+    module = "waldur_site_agent.backend"

@@ -14,11 +14,12 @@ from uuid import UUID
 from django.urls import reverse
 
 from agentstats.models import User
+from marketplace.envelope.selectors import LastErrorLog, find_last_error_logs
 from marketplace.models import AgentIdentity, Customer, Offering
-from marketplace.names import REPORTED_SERVICE_STATES
+from marketplace.names import REPORTED_SERVICE_STATES, QueueKind
 from marketplace.stats.answers import fetch_connection_report
 from marketplace.stats.fleet_table import find_connected_since, list_source_ips
-from marketplace.stats.merge import AgentStatus, ConnectionReport, ConnectionSummary
+from marketplace.stats.merge import AgentStatus, ConnectionReport, ConnectionSummary, QueueStatus
 from marketplace.stats.serializers import ConnectionStatsQuerySerializer
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
@@ -67,6 +68,8 @@ class DashboardRow:
     queues: tuple[QueueCell, ...]
     admin_url: str | None
     timeline_url: str | None = None
+    delivery_blocked_reason: str | None = None
+    last_error: LastErrorLog | None = None
 
     @property
     def has_stalled_queue(self) -> bool:
@@ -116,8 +119,10 @@ def load_fleet_table(
     admin_urls = (
         map_agent_admin_urls(agent.row.uuid for agent in report.agents) if is_admin_linked else {}
     )
+    last_errors = find_last_error_logs(agent.row.uuid for agent in report.agents)
     return FleetTable(
-        rows=build_dashboard_rows(report, admin_urls=admin_urls), summary=report.summary
+        rows=build_dashboard_rows(report, admin_urls=admin_urls, last_errors=last_errors),
+        summary=report.summary,
     )
 
 
@@ -139,11 +144,18 @@ def describe_filter_errors(errors: Mapping[str, Iterable[object]]) -> tuple[str,
 
 
 def build_dashboard_rows(
-    report: ConnectionReport, *, admin_urls: Mapping[UUID, str]
+    report: ConnectionReport,
+    *,
+    admin_urls: Mapping[UUID, str],
+    last_errors: Mapping[UUID, LastErrorLog] | None = None,
 ) -> tuple[DashboardRow, ...]:
     """Turn the report's agents into table rows, in the report's order."""
+    errors = last_errors or {}
     return tuple(
-        _build_row(agent, admin_url=admin_urls.get(agent.row.uuid)) for agent in report.agents
+        _build_row(
+            agent, admin_url=admin_urls.get(agent.row.uuid), last_error=errors.get(agent.row.uuid)
+        )
+        for agent in report.agents
     )
 
 
@@ -176,7 +188,9 @@ def list_filter_choices() -> FilterChoices:
     )
 
 
-def _build_row(agent: AgentStatus, *, admin_url: str | None) -> DashboardRow:
+def _build_row(
+    agent: AgentStatus, *, admin_url: str | None, last_error: LastErrorLog | None
+) -> DashboardRow:
     row = agent.row
     timeline_url = (
         f"{reverse('admin:marketplace_agentconnectionevent_changelist')}?identity__uuid={row.uuid}"
@@ -197,7 +211,7 @@ def _build_row(agent: AgentStatus, *, admin_url: str | None) -> DashboardRow:
         queues=tuple(
             QueueCell(
                 name=queue.name,
-                label=queue.object_type or queue.name,
+                label=_label_queue(queue),
                 messages=queue.messages,
                 consumers=queue.consumers,
                 exists_on_broker=queue.exists_on_broker,
@@ -206,4 +220,13 @@ def _build_row(agent: AgentStatus, *, admin_url: str | None) -> DashboardRow:
         ),
         admin_url=admin_url,
         timeline_url=timeline_url,
+        delivery_blocked_reason=agent.delivery_blocked_reason,
+        last_error=last_error,
     )
+
+
+def _label_queue(queue: QueueStatus) -> str:
+    # The consumer queue carries every object type the agent asked for.
+    if queue.kind == QueueKind.CONSUMER:
+        return "consumer"
+    return queue.object_type or queue.name

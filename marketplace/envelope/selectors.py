@@ -5,13 +5,14 @@ current), so the envelope is served even while the broker is down.
 """
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from agentstats.models import User
 from marketplace.access import restrict_to_visible_identities
@@ -28,10 +29,18 @@ from marketplace.models import (
     AgentConnectionEvent,
     AgentConnectionState,
     AgentIdentity,
+    AgentLog,
+    EventConsumer,
     EventSubscription,
     ObserverStatus,
 )
-from marketplace.names import AgentTransport, ConnectionEventKind, ConnectionStatus, DeploymentMode
+from marketplace.names import (
+    ALERTING_LOG_LEVELS,
+    AgentTransport,
+    ConnectionEventKind,
+    ConnectionStatus,
+    DeploymentMode,
+)
 
 WINDOW = timedelta(hours=24)
 
@@ -47,6 +56,16 @@ def current_thresholds() -> Thresholds:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LastErrorLog:
+    """The latest log line an agent shipped at an alerting level (ERROR, CRITICAL)."""
+
+    at: datetime
+    level: str
+    message: str
+    module: str
+
+
 @dataclass(frozen=True)
 class ConnectionEnvelope:
     identity: AgentIdentity
@@ -57,6 +76,7 @@ class ConnectionEnvelope:
     flaps_24h: int
     uptime_24h_seconds: float
     thresholds: Thresholds
+    last_error_log: LastErrorLog | None = None
 
     @property
     def ws_mesh_pod_id(self) -> str | None:
@@ -87,7 +107,7 @@ def build_connection_envelope(identity: AgentIdentity, *, now: datetime) -> Conn
         AgentConnectionEvent.objects.filter(identity=identity, occurred_at__gte=now - WINDOW)
     )
     flaps = sum(1 for event in events if event.kind == ConnectionEventKind.DISCONNECTED)
-    has_subscriptions = EventSubscription.objects.filter(agent_identity=identity).exists()
+    has_subscriptions = identity.pk in _list_event_consuming([identity.pk])
     judgement = judge_connection(
         _facts(state, has_subscriptions, len(open_connections), flaps, _observer()),
         thresholds=current_thresholds(),
@@ -111,6 +131,7 @@ def build_connection_envelope(identity: AgentIdentity, *, now: datetime) -> Conn
         flaps_24h=flaps,
         uptime_24h_seconds=uptime,
         thresholds=current_thresholds(),
+        last_error_log=find_last_error_logs([identity.uuid]).get(identity.uuid),
     )
 
 
@@ -134,11 +155,7 @@ def summarize_connection_envelopes(
         .values_list("identity_id")
         .annotate(count=Count("id"))
     )
-    subscribed = set(
-        EventSubscription.objects.filter(agent_identity_id__in=ids).values_list(
-            "agent_identity_id", flat=True
-        )
-    )
+    subscribed = _list_event_consuming(ids)
     observer = _observer()
     thresholds = current_thresholds()
     totals: dict[str, Counter[str]] = {
@@ -157,6 +174,22 @@ def summarize_connection_envelopes(
         totals["connection_status"][judgement.connection_status] += 1
         totals["transport"][_transport(state, has_subscriptions, [])] += 1
     return {"agents": len(rows), **{key: dict(counter) for key, counter in totals.items()}}
+
+
+def find_last_error_logs(identity_uuids: Iterable[UUID]) -> dict[UUID, LastErrorLog]:
+    """Each agent's latest ERROR or CRITICAL log line, by agent uuid, in one query."""
+    alerting = AgentLog.objects.filter(level__in=ALERTING_LOG_LEVELS)
+    latest = alerting.filter(identity_id=OuterRef("pk")).order_by("-timestamp", "-id")
+    chosen = AgentIdentity.objects.filter(uuid__in=list(identity_uuids)).annotate(
+        latest_id=Subquery(latest.values("id")[:1])
+    )
+    rows = AgentLog.objects.filter(id__in=chosen.values("latest_id")).values_list(
+        "identity__uuid", "timestamp", "level", "message", "module"
+    )
+    return {
+        identity_uuid: LastErrorLog(at=at, level=level, message=message, module=module)
+        for identity_uuid, at, level, message, module in rows
+    }
 
 
 def list_connection_events(identity: AgentIdentity) -> QuerySet[AgentConnectionEvent]:
@@ -180,6 +213,24 @@ def _facts(
         observer_last_beat_at=observer.last_beat_at if observer else None,
         is_broker_available=bool(observer and observer.is_broker_available),
     )
+
+
+def _list_event_consuming(identity_ids: Iterable[int]) -> set[int]:
+    """The agents that consume events over the broker: through a legacy subscription or
+    their unified event consumer (one query)."""
+    ids = list(identity_ids)
+    # Unordered: SQLite refuses ORDER BY (the models' default) inside a UNION.
+    legacy = (
+        EventSubscription.objects.filter(agent_identity_id__in=ids)
+        .order_by()
+        .values_list("agent_identity_id", flat=True)
+    )
+    unified = (
+        EventConsumer.objects.filter(identity_id__in=ids)
+        .order_by()
+        .values_list("identity_id", flat=True)
+    )
+    return {pk for pk in legacy.union(unified) if pk is not None}
 
 
 def _observer() -> ObserverStatus | None:

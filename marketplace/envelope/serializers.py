@@ -8,6 +8,7 @@ from rest_framework import serializers
 from marketplace.envelope.selectors import ConnectionEnvelope
 from marketplace.names import (
     AGENT_TYPE,
+    ALERTING_LOG_LEVEL_VALUES,
     AgentTransport,
     ConnectionEventKind,
     ConnectionStatus,
@@ -64,6 +65,17 @@ class ThresholdsOutputSerializer(serializers.Serializer):
     )
 
 
+class LastErrorLogOutputSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="When the agent logged it.")
+    level = serializers.ChoiceField(
+        choices=ALERTING_LOG_LEVEL_VALUES, help_text="Its level."
+    )
+    message = serializers.CharField(help_text="The log message.")
+    module = serializers.CharField(
+        allow_blank=True, help_text="The agent module that logged it (may be empty)."
+    )
+
+
 class ConnectionEnvelopeOutputSerializer(serializers.Serializer):
     instance_id = serializers.UUIDField(help_text="The agent identity's uuid.")
     agent_type = serializers.CharField(help_text="Kind of agent.")
@@ -110,6 +122,10 @@ class ConnectionEnvelopeOutputSerializer(serializers.Serializer):
     )
     flaps_24h = serializers.IntegerField(help_text="Disconnects in the last 24 h.")
     thresholds = ThresholdsOutputSerializer(help_text="The thresholds in force.")
+    last_error_log = LastErrorLogOutputSerializer(
+        allow_null=True,
+        help_text="The latest ERROR or CRITICAL line the agent shipped; null when none.",
+    )
 
     def to_representation(self, instance: ConnectionEnvelope) -> dict[str, Any]:
         state = instance.state
@@ -137,6 +153,7 @@ class ConnectionEnvelopeOutputSerializer(serializers.Serializer):
                 "uptime_24h_seconds": round(instance.uptime_24h_seconds, 3),
                 "flaps_24h": instance.flaps_24h,
                 "thresholds": instance.thresholds,
+                "last_error_log": instance.last_error_log,
             }
         )
 
@@ -218,6 +235,9 @@ class ConnectionEventOutputSerializer(serializers.Serializer):
     connection_name = serializers.CharField(help_text="Broker connection name.")
     subscription_uuid = serializers.UUIDField(
         allow_null=True, help_text="Subscription the connection logged in as."
+    )
+    event_consumer_uuid = serializers.UUIDField(
+        allow_null=True, help_text="Event consumer the connection logged in as."
     )
     node = serializers.CharField(help_text="Broker node.")
     peer_host = serializers.CharField(help_text="Client address.")

@@ -1,7 +1,6 @@
 """Writes of an agent's connection state: its own calls (last seen, heartbeats, dispatches)
 and what the broker says (connections opened and closed, reconcile, observer beats)."""
 
-import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,12 +12,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, Q, TextField, Value, When
 from django.db.models.functions import Coalesce, Greatest
 
+from marketplace.envelope.logins import AgentLogin, find_agent_logins
 from marketplace.models import (
     AgentBrokerConnection,
     AgentConnectionEvent,
     AgentConnectionState,
     AgentIdentity,
-    EventSubscription,
     ObserverStatus,
 )
 from marketplace.names import AgentTransport, ConnectionEventKind
@@ -93,8 +92,7 @@ class _Opening:
     """A connection to record as open, with the timeline event that says so."""
 
     name: str
-    identity_id: int
-    subscription: EventSubscription
+    login: AgentLogin
     node: str
     peer_host: str
     transport: str
@@ -114,15 +112,14 @@ class _Closing:
 
 
 def record_connection_opened(event: ConnectionOpened, *, reason: str = "opened") -> bool:
-    """Record a broker connection of one of an agent's subscriptions; False if not ours."""
-    subscriptions = _find_subscriptions([(event.user, event.vhost)])
-    subscription = subscriptions.get((event.user, event.vhost))
-    if subscription is None or subscription.agent_identity_id is None:
+    """Record a broker connection of an agent (logged in as one of its subscriptions or as
+    its event consumer); False if not ours."""
+    login = find_agent_logins([(event.user, event.vhost)]).get((event.user, event.vhost))
+    if login is None:
         return False
     opening = _Opening(
         name=event.name,
-        identity_id=subscription.agent_identity_id,
-        subscription=subscription,
+        login=login,
         node=event.node,
         peer_host=event.peer_host,
         transport=AgentTransport.of_protocol(event.protocol) or "",
@@ -148,8 +145,8 @@ def reconcile_broker_connections(connections: Sequence[BrokerConnection], *, at:
     a connection recorded from that announcement and never listed yet is closed only
     once OBSERVER_RECONCILE_GRACE_SECONDS have passed since it connected.
     """
-    subscriptions = _find_subscriptions([(c.user, c.vhost) for c in connections])
-    live = {c.name: c for c in connections if (c.user, c.vhost) in subscriptions}
+    logins = find_agent_logins([(c.user, c.vhost) for c in connections])
+    live = {c.name: c for c in connections if (c.user, c.vhost) in logins}
     grace_start = at - timedelta(seconds=settings.OBSERVER_RECONCILE_GRACE_SECONDS)
     recorded = list(
         AgentBrokerConnection.objects.values_list("name", "connected_at", "last_confirmed_at")
@@ -162,14 +159,12 @@ def reconcile_broker_connections(connections: Sequence[BrokerConnection], *, at:
     known = {name for name, _, _ in recorded}
     openings = []
     for name, broker in live.items():
-        subscription = subscriptions[(broker.user, broker.vhost)]
-        if name in known or subscription.agent_identity_id is None:
+        if name in known:
             continue
         openings.append(
             _Opening(
                 name=name,
-                identity_id=subscription.agent_identity_id,
-                subscription=subscription,
+                login=logins[(broker.user, broker.vhost)],
                 node=broker.node or "",
                 peer_host=broker.peer_host or "",
                 transport=AgentTransport.of_protocol(broker.protocol) or "",
@@ -194,7 +189,7 @@ def _apply_connection_changes(
     the agents concerned are locked first, so a concurrent writer of the same agent's
     connections waits; returns the names actually opened and actually closed.
     """
-    identity_ids = {opening.identity_id for opening in openings}
+    identity_ids = {opening.login.identity_id for opening in openings}
     if closings:
         identity_ids.update(
             AgentBrokerConnection.objects.filter(
@@ -207,9 +202,9 @@ def _apply_connection_changes(
         states = _lock_states(identity_ids)
         current = {
             conn.name: conn
-            for conn in AgentBrokerConnection.objects.select_related("subscription").filter(
-                Q(identity_id__in=identity_ids) | Q(name__in=[o.name for o in openings])
-            )
+            for conn in AgentBrokerConnection.objects.select_related(
+                "subscription", "event_consumer"
+            ).filter(Q(identity_id__in=identity_ids) | Q(name__in=[o.name for o in openings]))
         }
         opened = [o for o in openings if o.name not in current]
         closed = [(c, current[c.name]) for c in closings if c.name in current]
@@ -223,7 +218,7 @@ def _apply_connection_changes(
         )
         changed_at: dict[int, datetime] = {}
         for opening in opened:
-            _note_latest(changed_at, opening.identity_id, opening.connected_at)
+            _note_latest(changed_at, opening.login.identity_id, opening.connected_at)
         for closing, row in closed:
             _note_latest(changed_at, row.identity_id, closing.closed_at)
         _refresh_connection_states(
@@ -235,8 +230,9 @@ def _apply_connection_changes(
 def _connection_of(opening: _Opening) -> AgentBrokerConnection:
     return AgentBrokerConnection(
         name=opening.name,
-        identity_id=opening.identity_id,
-        subscription=opening.subscription,
+        identity_id=opening.login.identity_id,
+        subscription=opening.login.subscription,
+        event_consumer=opening.login.event_consumer,
         node=opening.node,
         peer_host=opening.peer_host,
         transport=opening.transport,
@@ -246,12 +242,14 @@ def _connection_of(opening: _Opening) -> AgentBrokerConnection:
 
 
 def _opened_event(opening: _Opening) -> AgentConnectionEvent:
+    subscription, consumer = opening.login.subscription, opening.login.event_consumer
     return AgentConnectionEvent(
-        identity_id=opening.identity_id,
+        identity_id=opening.login.identity_id,
         kind=ConnectionEventKind.CONNECTED,
         occurred_at=opening.connected_at,
         connection_name=opening.name,
-        subscription_uuid=opening.subscription.uuid,
+        subscription_uuid=subscription.uuid if subscription else None,
+        event_consumer_uuid=consumer.uuid if consumer else None,
         node=opening.node,
         peer_host=opening.peer_host,
         transport=opening.transport,
@@ -266,6 +264,7 @@ def _closed_event(closing: _Closing, row: AgentBrokerConnection) -> AgentConnect
         occurred_at=closing.closed_at,
         connection_name=closing.name,
         subscription_uuid=row.subscription.uuid if row.subscription else None,
+        event_consumer_uuid=row.event_consumer.uuid if row.event_consumer else None,
         node=closing.node or row.node,
         peer_host=row.peer_host,
         transport=row.transport,
@@ -290,29 +289,6 @@ def record_observer_beat(
     if is_reconciled:
         changes["last_reconciled_at"] = at
     ObserverStatus.objects.update_or_create(name="default", defaults=changes)
-
-
-def _find_subscriptions(
-    users_and_vhosts: Sequence[tuple[str, str]],
-) -> dict[tuple[str, str], EventSubscription]:
-    """Subscriptions whose uuid hex is the broker user and whose owner's hex is the vhost."""
-    wanted = set(users_and_vhosts)
-    ids = {parsed for user, _ in wanted if (parsed := _uuid_or_none(user))}
-    found = EventSubscription.objects.select_related("user").filter(uuid__in=ids)
-    return {
-        (sub.uuid.hex, sub.user.uuid.hex): sub
-        for sub in found
-        if (sub.uuid.hex, sub.user.uuid.hex) in wanted
-    }
-
-
-def _uuid_or_none(value: str) -> uuid.UUID | None:
-    if len(value) != 32:
-        return None
-    try:
-        return uuid.UUID(hex=value)
-    except ValueError:
-        return None
 
 
 def _lock_states(identity_ids: set[int]) -> dict[int, AgentConnectionState]:

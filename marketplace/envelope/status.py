@@ -40,6 +40,7 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class ConnectionFacts:
+    # It consumes events over the broker: legacy subscriptions or a unified event consumer.
     has_subscriptions: bool
     live_connections: int
     last_seen: datetime | None

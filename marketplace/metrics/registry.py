@@ -131,7 +131,7 @@ def _services_by_state(rows: Iterable[AgentRow]) -> GaugeMetricFamily:
 def _agents_and_queues(report: ConnectionReport) -> Iterator[GaugeMetricFamily]:
     agents = GaugeMetricFamily(
         "agentstats_agents",
-        "Agents by whether one of their subscriptions has a live broker connection.",
+        "Agents by whether they are connected to the broker (the stats' connected rule).",
         labels=["status"],
     )
     agents.add_metric(["connected"], report.summary.connected_agents)
@@ -149,12 +149,12 @@ def _agents_and_queues(report: ConnectionReport) -> Iterator[GaugeMetricFamily]:
     labels = ["offering_uuid", "offering"]
     messages = GaugeMetricFamily(
         "agentstats_queued_messages",
-        "Messages waiting in the subscription queues of an offering's agents.",
+        "Messages waiting in the queues (consumer and legacy) of an offering's agents.",
         labels=labels,
     )
     consumers = GaugeMetricFamily(
         "agentstats_queue_consumers",
-        "Consumers reading the subscription queues of an offering's agents.",
+        "Consumers reading the queues (consumer and legacy) of an offering's agents.",
         labels=labels,
     )
     for offering_uuid, per_offering in sorted(

@@ -39,20 +39,14 @@ def render_fleet_table(report: ConnectionReport) -> str:
 def find_connected_since(agent: AgentStatus) -> datetime | None:
     """The opening time of the agent's oldest live connection, if it has one."""
     opened = [
-        sub.rmq_connection.connected_at
-        for sub in agent.event_subscriptions
-        if sub.rmq_connection.connected and sub.rmq_connection.connected_at is not None
+        status.connected_at for status in agent.live_connections if status.connected_at is not None
     ]
     return min(opened, default=None)
 
 
 def list_source_ips(agent: AgentStatus) -> tuple[str, ...]:
     """The distinct client addresses of the agent's live connections, in order of first use."""
-    addresses = [
-        sub.rmq_connection.source_ip
-        for sub in agent.event_subscriptions
-        if sub.rmq_connection.connected
-    ]
+    addresses = [status.source_ip for status in agent.live_connections]
     return tuple(dict.fromkeys(address for address in addresses if address))
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from marketplace.names import QueueKind
+from marketplace.names import DeliveryBlockedReason, ObservableObjectType, QueueKind
 from rmq.naming import is_subscription_queue_name, parse_queue_name, parse_queue_object_type
 from rmq.types import BrokerConnection, BrokerQueue, BrokerSnapshot
 
@@ -36,6 +36,27 @@ class SubscriptionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ConsumerRow:
+    """An agent's unified event consumer and the database facts its delivery depends on.
+
+    The auth_* and authorized_via values are None when not recorded.
+    """
+
+    uuid: UUID
+    vhost: str
+    rmq_username: str
+    queue_name: str
+    object_types: tuple[str, ...]
+    auth_kind: str | None
+    auth_token_prefix: str | None
+    auth_token_name: str | None
+    authorized_via: str | None
+    is_owner_active: bool
+    has_owner_token: bool
+    has_owner_role: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AgentRow:
     uuid: UUID
     name: str
@@ -49,6 +70,8 @@ class AgentRow:
     user_is_staff: bool | None
     services: tuple[ServiceRow, ...]
     subscriptions: tuple[SubscriptionRow, ...]
+    # The user_* fields are the consumer's owner when there is a consumer.
+    consumer: ConsumerRow | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +111,17 @@ class AgentStatus:
     is_connected: bool
     event_subscriptions: tuple[SubscriptionStatus, ...]
     queues: tuple[QueueStatus, ...]
+    # The live connection logged in as the agent's event consumer (None: no consumer).
+    consumer_connection: RmqConnectionStatus | None = None
+    delivery_blocked_reason: DeliveryBlockedReason | None = None
+
+    @property
+    def live_connections(self) -> tuple[RmqConnectionStatus, ...]:
+        """The live connections of its subscriptions, then of its event consumer."""
+        statuses = [sub.rmq_connection for sub in self.event_subscriptions]
+        if self.consumer_connection is not None:
+            statuses.append(self.consumer_connection)
+        return tuple(status for status in statuses if status.connected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,40 +235,110 @@ def _build_agent_status(
         _build_subscription_status(sub, connections.get(key, ()))
         for sub, key in zip(row.subscriptions, keys, strict=True)
     )
+    legacy_queues = _collect_agent_queues(row.subscriptions, keys, queues)
+    is_connected = any(sub.rmq_connection.connected for sub in subscriptions)
+    consumer = row.consumer
+    if consumer is None:
+        return AgentStatus(
+            row=row,
+            is_connected=is_connected,
+            event_subscriptions=subscriptions,
+            queues=tuple(legacy_queues),
+        )
+    connection = _describe_connection(connections.get((consumer.vhost, consumer.rmq_username), ()))
+    queue = _build_consumer_queue_status(consumer, queues)
     return AgentStatus(
         row=row,
-        is_connected=any(sub.rmq_connection.connected for sub in subscriptions),
+        # Either proves the agent is there: a consumer on its queue, that delivery works;
+        # a connection as its broker user, that it is up before (or without) subscribing.
+        is_connected=is_connected or connection.connected or bool(queue.consumers),
         event_subscriptions=subscriptions,
-        queues=tuple(_collect_agent_queues(row.subscriptions, keys, queues)),
+        queues=(queue, *legacy_queues),
+        consumer_connection=connection,
+        delivery_blocked_reason=judge_consumer_delivery(consumer, queue),
     )
+
+
+_KNOWN_OBJECT_TYPES = frozenset(ObservableObjectType.values())
+
+
+def judge_consumer_delivery(
+    consumer: ConsumerRow, queue: QueueStatus
+) -> DeliveryBlockedReason | None:
+    """Why no event can reach the consumer's queue (the first reason that applies), or
+    None when delivery works."""
+    if not consumer.is_owner_active:
+        return DeliveryBlockedReason.OWNER_DEACTIVATED
+    if not queue.exists_on_broker:
+        return DeliveryBlockedReason.QUEUE_NOT_PROVISIONED
+    if not consumer.has_owner_token:
+        # The broker password is the owner's API token: without one the agent cannot log in.
+        return DeliveryBlockedReason.BROKER_CREDENTIAL_MISSING
+    if not consumer.has_owner_role:
+        return DeliveryBlockedReason.OWNER_HAS_NO_ROLE
+    if consumer.object_types and _KNOWN_OBJECT_TYPES.isdisjoint(consumer.object_types):
+        return DeliveryBlockedReason.NO_OBJECT_TYPES
+    return None
 
 
 _NOT_CONNECTED = RmqConnectionStatus(connected=False)
 
 
+def _describe_connection(candidates: Sequence[BrokerConnection]) -> RmqConnectionStatus:
+    chosen = select_connection(candidates) if candidates else None
+    if chosen is None:
+        return _NOT_CONNECTED
+    return RmqConnectionStatus(
+        connected=True,
+        source_ip=chosen.peer_host,
+        connected_at=chosen.connected_at,
+        state=chosen.state,
+        recv_oct=chosen.recv_oct,
+        send_oct=chosen.send_oct,
+        node=chosen.node,
+        protocol=chosen.protocol,
+    )
+
+
 def _build_subscription_status(
     sub: SubscriptionRow, candidates: Sequence[BrokerConnection]
 ) -> SubscriptionStatus:
-    chosen = select_connection(candidates) if candidates else None
-    status = (
-        _NOT_CONNECTED
-        if chosen is None
-        else RmqConnectionStatus(
-            connected=True,
-            source_ip=chosen.peer_host,
-            connected_at=chosen.connected_at,
-            state=chosen.state,
-            recv_oct=chosen.recv_oct,
-            send_oct=chosen.send_oct,
-            node=chosen.node,
-            protocol=chosen.protocol,
-        )
-    )
     return SubscriptionStatus(
         uuid=sub.uuid,
         created=sub.created,
         observable_objects=tuple({"object_type": kind} for kind in sub.object_types),
-        rmq_connection=status,
+        rmq_connection=_describe_connection(candidates),
+    )
+
+
+def _build_consumer_queue_status(consumer: ConsumerRow, queues: _QueueIndex) -> QueueStatus:
+    broker_queue = queues.by_name.get((consumer.vhost, consumer.queue_name))
+    return _build_queue_status(
+        consumer.queue_name,
+        vhost=consumer.vhost,
+        broker_queue=broker_queue,
+        object_type=None,
+        kind=QueueKind.CONSUMER,
+    )
+
+
+def _build_queue_status(
+    name: str,
+    *,
+    vhost: str,
+    broker_queue: BrokerQueue | None,
+    object_type: str | None,
+    kind: QueueKind,
+) -> QueueStatus:
+    """A queue as the report lists it: 0 messages and 0 consumers when the broker lacks it."""
+    return QueueStatus(
+        name=name,
+        vhost=vhost,
+        messages=(broker_queue.messages or 0) if broker_queue else 0,
+        consumers=broker_queue.consumers if broker_queue else 0,
+        object_type=object_type,
+        kind=kind,
+        exists_on_broker=broker_queue is not None,
     )
 
 
@@ -252,13 +356,11 @@ def _collect_agent_queues(
         for name in sorted(names):
             broker_queue = queues.by_name.get((sub.vhost, name))
             object_type = queues.object_types.get(name) if broker_queue else None
-            result[(sub.vhost, name)] = QueueStatus(
-                name=name,
+            result[(sub.vhost, name)] = _build_queue_status(
+                name,
                 vhost=sub.vhost,
-                messages=(broker_queue.messages or 0) if broker_queue else 0,
-                consumers=broker_queue.consumers if broker_queue else 0,
+                broker_queue=broker_queue,
                 object_type=object_type or parse_queue_object_type(name),
                 kind=QueueKind.LEGACY if is_subscription_queue_name(name) else QueueKind.UNKNOWN,
-                exists_on_broker=broker_queue is not None,
             )
     return list(result.values())

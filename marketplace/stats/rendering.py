@@ -49,6 +49,7 @@ def render_agent(
     """One agent's entry: its prepared database half with the live fields set."""
     data = prepared[agent.row.uuid] if prepared is not None else _prepare_agent(agent.row)
     data["connected"] = agent.is_connected
+    data["delivery_blocked_reason"] = agent.delivery_blocked_reason
     # The prepared subscriptions are in the row's order, as are the statuses.
     for sub_data, sub in zip(data["event_subscriptions"], agent.event_subscriptions, strict=True):
         sub_data["rmq_connection"] = _connection_data(sub.rmq_connection)
@@ -73,6 +74,7 @@ def format_time(value: datetime | None) -> str | None:
 
 def _prepare_agent(row: AgentRow) -> JSONObject:
     # Keys in the serializer's order; live ones hold a placeholder until render_agent.
+    consumer = row.consumer
     return {
         "uuid": str(row.uuid),
         "name": row.name,
@@ -81,15 +83,15 @@ def _prepare_agent(row: AgentRow) -> JSONObject:
         "version": row.version,
         "last_restarted": format_time(row.last_restarted),
         "connected": False,
-        "event_consumer_uuid": None,
+        "event_consumer_uuid": None if consumer is None else str(consumer.uuid),
         "user_uuid": None if row.user_uuid is None else str(row.user_uuid),
         "user_username": row.user_username,
         "user_full_name": row.user_full_name,
         "user_is_staff": row.user_is_staff,
-        "auth_kind": None,
-        "auth_token_prefix": None,
-        "auth_token_name": None,
-        "authorized_via": None,
+        "auth_kind": None if consumer is None else consumer.auth_kind,
+        "auth_token_prefix": None if consumer is None else consumer.auth_token_prefix,
+        "auth_token_name": None if consumer is None else consumer.auth_token_name,
+        "authorized_via": None if consumer is None else consumer.authorized_via,
         "delivery_blocked_reason": None,
         "services": [
             {

@@ -8,7 +8,14 @@ from typing import Any
 
 from rest_framework import serializers
 
-from marketplace.names import REPORTED_SERVICE_STATES, AgentServiceState, QueueKind
+from marketplace.names import (
+    REPORTED_SERVICE_STATES,
+    AgentServiceState,
+    AuthKind,
+    AuthorizedVia,
+    DeliveryBlockedReason,
+    QueueKind,
+)
 from marketplace.stats.selectors import AgentFilters
 
 _REPORTED_STATES_TEXT = ", ".join(REPORTED_SERVICE_STATES)  # ACTIVE, IDLE, ERROR
@@ -102,11 +109,14 @@ class QueueStatusOutputSerializer(serializers.Serializer):
     messages = serializers.IntegerField(help_text="Messages waiting; 0 if missing on the broker.")
     consumers = serializers.IntegerField(help_text="Consumers reading it; 0 if missing.")
     object_type = serializers.CharField(
-        allow_null=True, help_text="Object type parsed from the queue name."
+        allow_null=True,
+        help_text="Object type parsed from a legacy queue's name; null for the consumer "
+        "queue, which carries every type.",
     )
     kind = serializers.ChoiceField(
         choices=QueueKind.values(),
-        help_text="legacy: a per-subscription queue subscription_<sub>_offering_<o>_<type>.",
+        help_text="consumer: the agent's unified queue consumer_<consumer uuid hex>; legacy: "
+        "a per-subscription queue subscription_<sub>_offering_<o>_<type>.",
     )
     exists_on_broker = serializers.BooleanField(
         help_text="False when the database has the queue but the broker does not: its "
@@ -133,13 +143,21 @@ class AgentConnectionOutputSerializer(serializers.Serializer):
     )
     connected = serializers.BooleanField(
         source="is_connected",
-        help_text="At least one of the agent's own subscriptions has a live connection.",
+        help_text="One of the agent's own subscriptions has a live connection, or its event "
+        "consumer's queue has a consumer, or a live connection logs in as the consumer's "
+        "broker user in its owner's vhost.",
     )
     event_consumer_uuid = serializers.UUIDField(
-        default=None, allow_null=True, help_text="Upstream 8.1 consumer uuid; always null here."
+        source="row.consumer.uuid",
+        allow_null=True,
+        help_text="The agent's unified event consumer; null while it runs on legacy "
+        "subscriptions only.",
     )
     user_uuid = serializers.UUIDField(
-        source="row.user_uuid", allow_null=True, help_text="uuid of the user who registered it."
+        source="row.user_uuid",
+        allow_null=True,
+        help_text="The event consumer's owner; without a consumer, the user who registered "
+        "the agent.",
     )
     user_username = serializers.CharField(
         source="row.user_username", allow_null=True, help_text="That user's username."
@@ -150,20 +168,39 @@ class AgentConnectionOutputSerializer(serializers.Serializer):
     user_is_staff = serializers.BooleanField(
         source="row.user_is_staff", allow_null=True, help_text="Whether that user is staff."
     )
-    auth_kind = serializers.CharField(
-        default=None, allow_null=True, help_text="Upstream 8.1 key; always null here."
+    auth_kind = serializers.ChoiceField(
+        source="row.consumer.auth_kind",
+        choices=AuthKind.values(),
+        allow_null=True,
+        help_text="How the caller that registered the event consumer authenticated; null "
+        "without a consumer or when not recorded.",
     )
     auth_token_prefix = serializers.CharField(
-        default=None, allow_null=True, help_text="Upstream 8.1 key; always null (no secrets)."
+        source="row.consumer.auth_token_prefix",
+        allow_null=True,
+        help_text="The first characters of the API token that registered the event "
+        "consumer (never the token); null when not recorded.",
     )
     auth_token_name = serializers.CharField(
-        default=None, allow_null=True, help_text="Upstream 8.1 key; always null here."
+        source="row.consumer.auth_token_name",
+        allow_null=True,
+        help_text="The name of that token; null when it has none.",
     )
-    authorized_via = serializers.CharField(
-        default=None, allow_null=True, help_text="Upstream 8.1 key; always null here."
+    authorized_via = serializers.ChoiceField(
+        source="row.consumer.authorized_via",
+        choices=AuthorizedVia.values(),
+        allow_null=True,
+        help_text="Which right let the caller register the event consumer; null when not recorded.",
     )
-    delivery_blocked_reason = serializers.CharField(
-        default=None, allow_null=True, help_text="Upstream 8.1 key; always null here."
+    delivery_blocked_reason = serializers.ChoiceField(
+        choices=DeliveryBlockedReason.values(),
+        allow_null=True,
+        help_text="Why no event can reach the event consumer, the first that applies: "
+        "owner_deactivated, queue_not_provisioned (missing on the broker), "
+        "broker_credential_missing (the owner has no API token, its broker password), "
+        "owner_has_no_role (not staff, not an owner of the offering's customer, not the "
+        "agent's creator), no_object_types (none of its filter's types is known); null "
+        "when delivery works or the agent has no consumer.",
     )
     services = ServiceStatusOutputSerializer(
         source="row.services", many=True, help_text="The agent's services."
@@ -171,7 +208,9 @@ class AgentConnectionOutputSerializer(serializers.Serializer):
     event_subscriptions = SubscriptionStatusOutputSerializer(
         many=True, help_text="The agent's own subscriptions with their live connection."
     )
-    queues = QueueStatusOutputSerializer(many=True, help_text="The agent's own queues.")
+    queues = QueueStatusOutputSerializer(
+        many=True, help_text="The agent's own queues: its event consumer's first, if any."
+    )
 
 
 class ConnectionSummaryOutputSerializer(serializers.Serializer):

@@ -47,6 +47,7 @@ def test_envelope_of_a_hosted_agent_never_seen_is_unknown_never_seen_over_pollin
         "uptime_24h_seconds": 0.0,
         "flaps_24h": 0,
         "thresholds": THRESHOLDS,
+        "last_error_log": None,
     }
 
 
@@ -106,6 +107,7 @@ def test_envelope_of_an_agent_with_a_web_stomp_connection_is_online_over_ws(
         "uptime_24h_seconds": 600.0,
         "flaps_24h": 0,
         "thresholds": THRESHOLDS,
+        "last_error_log": None,
     }
 
 

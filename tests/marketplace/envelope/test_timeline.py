@@ -45,6 +45,7 @@ def test_timeline_lists_events_newest_first_as_a_plain_array(timeline_agent, cli
         "occurred_at": iso(clock.ago(3600)),
         "connection_name": "conn-2",
         "subscription_uuid": str(subscription.uuid),
+        "event_consumer_uuid": None,
         "node": NODE,
         "peer_host": "10.0.0.7",
         "transport": "stomp",

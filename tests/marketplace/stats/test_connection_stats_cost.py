@@ -15,7 +15,7 @@ from tests.kit.fleet import Fleet
 
 # SQL queries of one stats request: the token, the agents with offering and creator, their
 # services, their subscriptions with owner, the subscriptions' queues, the queues' offerings.
-STATS_QUERIES = 5  # token, agents, services, subscriptions, queues
+STATS_QUERIES = 6  # token, agents, services, subscriptions, queues, event consumers
 
 
 def _add_agents(fleet: Fleet, offering: Any, owner: Any, count: int, *, start: int) -> None:
