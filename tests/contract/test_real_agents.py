@@ -234,6 +234,7 @@ def test_agent_107_registers_consumes_its_unified_queue_and_reports_in_stats(
     )
     entry = entry_of(body, identity)
     assert entry["event_consumer_uuid"] == str(consumer.uuid)
+    assert (entry["auth_kind"], entry["authorized_via"]) == ("token", "customer_owner")
     assert entry["event_subscriptions"] == []
     assert [(q["name"], q["kind"], q["messages"]) for q in entry["queues"]] == [
         (consumer.queue_name, "consumer", 0)
