@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 RUN_STAMP := $(VENV)/.run-stamp
 # The 8.0 line of the SDK, beside the dev extra's 8.1 line, for the contract tests.
 SDK_80_VERSIONS := 8.0.0 8.0.9
+# The real site agents, each in its own folder with its own pins (constraints-agent-*.txt):
+# they need stomp.py < 9 and their own SDK line, so they run as subprocesses, never in .venv.
+AGENT_VERSIONS := 1.0.7 1.0.0
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/agentstats
 TEST_ENV := SECRET_KEY=test-only-secret-key DATABASE_URL=$(TEST_DATABASE_URL)
 # Every test that needs PostgreSQL, RabbitMQ, Redis, a browser or a live server carries a
@@ -18,13 +21,18 @@ UNIT_ENV := CI=true SECRET_KEY=test-only-secret-key DATABASE_URL=sqlite:///:memo
 
 .PHONY: run test unit lint install services browser bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(foreach version,$(AGENT_VERSIONS),constraints-agent-$(version).txt)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	for version in $(SDK_80_VERSIONS); do \
 	  $(BIN)/pip install -q --disable-pip-version-check --no-deps --upgrade \
 	    --target $(VENV)/sdk-$$version waldur-api-client==$$version || exit 1; \
+	done
+	for version in $(AGENT_VERSIONS); do \
+	  $(BIN)/pip install -q --disable-pip-version-check --no-warn-conflicts --upgrade \
+	    -c constraints-agent-$$version.txt --target $(VENV)/agent-$$version \
+	    waldur-site-agent==$$version || exit 1; \
 	done
 	@touch $(STAMP) $(RUN_STAMP)
 

@@ -8,6 +8,7 @@ broker         the management API faked with `responses`: mock_broker_snapshot,
 fleet          Fleet: agents, services, subscriptions and queues in the database, and the
                broker's picture of them
 real_broker    provision_agent, management_get, publish on the real RabbitMQ
+site_agents    the real waldur-site-agent as a subprocess: AgentLauncher, wait_for, consumer_tags
 services       require_service and the service markers a test gets from its fixtures
 api, sdk, network, paths, commands
                API paths, the SDK lines, free ports, the repository root, running a command
