@@ -67,9 +67,7 @@ class ThresholdsOutputSerializer(serializers.Serializer):
 
 class LastErrorLogOutputSerializer(serializers.Serializer):
     at = serializers.DateTimeField(help_text="When the agent logged it.")
-    level = serializers.ChoiceField(
-        choices=ALERTING_LOG_LEVEL_VALUES, help_text="Its level."
-    )
+    level = serializers.ChoiceField(choices=ALERTING_LOG_LEVEL_VALUES, help_text="Its level.")
     message = serializers.CharField(help_text="The log message.")
     module = serializers.CharField(
         allow_blank=True, help_text="The agent module that logged it (may be empty)."
