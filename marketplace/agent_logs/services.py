@@ -17,7 +17,12 @@ from django.utils import timezone
 
 from agentstats.errors import Forbidden, InvalidInput
 from agentstats.models import User
-from marketplace.access import restrict_to_managed_identities, restrict_to_visible_identities
+from marketplace.access import (
+    is_agent_principal,
+    restrict_to_managed_identities,
+    restrict_to_visible_identities,
+)
+from marketplace.envelope.services import touch_agent_last_seen
 from marketplace.models import AgentIdentity, AgentLog
 
 logger = logging.getLogger(__name__)
@@ -52,6 +57,8 @@ def record_agent_logs(lines: Sequence[AgentLogLine], *, user: User) -> list[Agen
 
     An agent the user may not see is unknown (400, as if it did not exist); one it sees
     but does not manage (support) is refused (403). Either refuses the whole batch.
+    Shipping logs is an agent's call like any other: each agent whose own principal sent
+    the batch counts as seen now.
     """
     identities = _find_writable_identities({line.identity_uuid for line in lines}, user=user)
     rows = [
@@ -64,7 +71,12 @@ def record_agent_logs(lines: Sequence[AgentLogLine], *, user: User) -> list[Agen
         )
         for line in lines
     ]
-    return AgentLog.objects.bulk_create(rows)
+    logs = AgentLog.objects.bulk_create(rows)
+    seen_at = timezone.now()
+    for identity in identities.values():
+        if is_agent_principal(user, identity):
+            touch_agent_last_seen(identity, at=seen_at)
+    return logs
 
 
 def _find_writable_identities(uuids: set[UUID], *, user: User) -> dict[UUID, AgentIdentity]:
