@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -187,15 +186,14 @@ def test_register_event_subscription_answers_503_and_writes_nothing_when_broker_
     client = client_for(owner)
 
     # when the agent registers an event subscription
-    started = time.monotonic()
     response = client.post(
         f"/api/marketplace-site-agent-identities/{identity.uuid.hex}/register_event_subscription/",
         {"observable_object_type": "order"},
         format="json",
     )
 
-    # then it gets a prompt 503 in DRF's shape, and no subscription row exists
+    # then it gets a 503 in DRF's shape, and no subscription row exists (the time it takes
+    # is the client's connect timeout, tested in tests/rmq/test_client.py, not here)
     assert response.status_code == 503
     assert response.json()["code"] == "broker_unavailable"
-    assert time.monotonic() - started < settings.RABBITMQ_CONNECT_TIMEOUT + 1
     assert EventSubscription.objects.count() == 0
