@@ -178,6 +178,14 @@ REST_FRAMEWORK = {
 }
 # Largest page a client may ask for with ?page_size=.
 API_MAX_PAGE_SIZE = int(_env_float("API_MAX_PAGE_SIZE", default=1000))
+# Deepest nesting of objects and arrays a JSON request body may have (the body itself is
+# level 1); deeper is a 400 on the field holding it. Far below Python's recursion limit,
+# so nothing that walks a stored document (encoder, serializers) can exhaust it.
+API_JSON_MAX_DEPTH = int(_env_float("API_JSON_MAX_DEPTH", default=64))
+if not 2 <= API_JSON_MAX_DEPTH <= 500:
+    raise ImproperlyConfigured(
+        f"API_JSON_MAX_DEPTH must be from 2 to 500, got {API_JSON_MAX_DEPTH}"
+    )
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "agentstats API",

@@ -232,9 +232,7 @@ class AgentServiceStatisticsInputSerializer(serializers.Serializer):
     statistics = serializers.DictField(child=serializers.JSONField())
 
     def validate_statistics(self, value: dict[str, Any]) -> dict[str, Any]:
-        # PostgreSQL's jsonb cannot store NUL characters.
-        if _has_nul_character(value):
-            raise serializers.ValidationError("Statistics must not contain NUL characters.")
+        # NUL and lone surrogates (which jsonb cannot store) are refused by validated_input.
         size = len(json.dumps(value, separators=(",", ":")).encode())
         if size > settings.AGENT_STATISTICS_MAX_BYTES:
             raise serializers.ValidationError(
@@ -266,13 +264,3 @@ class AgentIdentityListQuerySerializer(serializers.Serializer):
 
 class AgentServiceListQuerySerializer(serializers.Serializer):
     identity_uuid = serializers.UUIDField(required=False)
-
-
-def _has_nul_character(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul_character(k) or _has_nul_character(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul_character(item) for item in value)
-    return False
