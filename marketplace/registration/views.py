@@ -120,10 +120,23 @@ class AgentObjectViewSet(viewsets.GenericViewSet):
         return instance
 
     def note_agent_call(self, identity: AgentIdentity | None) -> None:
-        """Refresh the agent's last_seen when the caller is the agent, not staff acting."""
-        user = self.request.user
-        if identity is not None and is_agent_principal(user, identity):  # type: ignore[arg-type]
+        """Refresh the agent's last_seen once the write succeeds, when the caller is the
+        agent, not staff acting (finalize_response does it)."""
+        self.agent_called = identity
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        # A refused or failed write is no sign of a working agent; a deleted one is gone.
+        identity = getattr(self, "agent_called", None)
+        if (
+            identity is not None
+            and response.status_code < status.HTTP_400_BAD_REQUEST
+            and self.action != "destroy"
+            and is_agent_principal(request.user, identity)  # type: ignore[arg-type]
+        ):
             touch_agent_last_seen(identity, at=timezone.now())
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def respond(self, instance: Any, serializer_class: type, code: int = 200) -> Response:
         serializer = serializer_class(instance, context=self.get_serializer_context())
