@@ -159,6 +159,10 @@ AGENT_LOG_MESSAGE_MAX_LENGTH = int(_env_float("AGENT_LOG_MESSAGE_MAX_LENGTH", de
 AGENT_LOG_MAX_FUTURE_SECONDS = _env_float("AGENT_LOG_MAX_FUTURE_SECONDS", default=300)
 AGENT_LOG_RETENTION_DAYS = _env_float("AGENT_LOG_RETENTION_DAYS", default=30)
 AGENT_LOG_PRUNE_INTERVAL_SECONDS = _env_float("AGENT_LOG_PRUNE_INTERVAL_SECONDS", default=3600)
+# How far ahead of this server's clock a time an agent reports (a dispatch's occurred_at,
+# an identity's last_restarted) may be; later is a 400: a far-future time would pin the
+# state derived from it (e.g. "degraded") for good.
+AGENT_CLOCK_SKEW_SECONDS = _env_float("AGENT_CLOCK_SKEW_SECONDS", default=300)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

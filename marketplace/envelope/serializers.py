@@ -5,6 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from agentstats.api.validation import reject_future_time
 from marketplace.envelope.selectors import ConnectionEnvelope
 from marketplace.names import (
     AGENT_TYPE,
@@ -39,7 +40,10 @@ class DispatchInputSerializer(serializers.Serializer):
         required=False, allow_blank=True, max_length=2000, help_text="Why it failed."
     )
     occurred_at = serializers.DateTimeField(
-        required=False, help_text="When it happened (default: now); a naive time is UTC."
+        required=False,
+        validators=[reject_future_time],
+        help_text="When it happened (default: now); a naive time is UTC. At most "
+        "AGENT_CLOCK_SKEW_SECONDS ahead of the server's clock.",
     )
 
 

@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agentstats.api.serializers import ObjectUrlField
+from agentstats.api.validation import reject_future_time
 from marketplace.models import AgentIdentity
 from marketplace.names import AgentServiceState, ObservableObjectType
 from marketplace.registration.selectors import describe_agent_compatibility
@@ -211,7 +212,10 @@ class AgentIdentityInputSerializer(serializers.Serializer):
         trim_whitespace=False,
     )
     last_restarted = serializers.DateTimeField(
-        required=False, allow_null=True, help_text="A naive time is taken as UTC."
+        required=False,
+        allow_null=True,
+        validators=[reject_future_time],
+        help_text="A naive time is taken as UTC; at most AGENT_CLOCK_SKEW_SECONDS ahead.",
     )
 
 
