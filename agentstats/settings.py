@@ -1,5 +1,6 @@
 """Django settings: the only module that reads the environment."""
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -227,6 +228,14 @@ RABBITMQ_MAX_RESPONSE_BYTES = int(_env_float("RABBITMQ_MAX_RESPONSE_BYTES", defa
 # METRICS_ALLOWED_NETWORKS (CIDRs) is required; with neither configured it answers 403.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = _env_list("METRICS_ALLOWED_NETWORKS", default="127.0.0.1/32,::1/128")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        # At start-up, naming the entry, rather than a 500 on every scrape.
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network address or CIDR"
+        ) from _exc
 
 # How long one broker snapshot answers the stats (shared by every worker through the
 # cache); 0 asks the broker on every request. A failure is shared for at most

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class MarketplaceConfig(AppConfig):
     name = "marketplace"
     verbose_name = "Marketplace site agents"
+
+    def ready(self) -> None:
+        from marketplace.metrics import checks  # noqa: F401 - registers the deploy checks
