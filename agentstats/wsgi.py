@@ -1,7 +1,9 @@
 """WSGI entry point (gunicorn agentstats.wsgi)."""
 
 import gc
+import logging
 import os
+import sys
 
 from django.conf import settings
 from django.core.wsgi import get_wsgi_application
@@ -23,5 +25,16 @@ def tune_garbage_collector() -> None:
     gc.freeze()
 
 
+def warn_about_process_local_throttle() -> None:
+    """Say at start-up, in a gunicorn worker (several may run), when the write throttle
+    counts per process."""
+    from agentstats.api.throttling import describe_process_local_throttle
+
+    problem = describe_process_local_throttle()
+    if problem is not None and "gunicorn" in sys.modules:
+        logging.getLogger(__name__).warning("%s Set CACHE_URL=redis://... to share them.", problem)
+
+
 # gunicorn imports this module in each worker (no --preload), so each process tunes itself.
 tune_garbage_collector()
+warn_about_process_local_throttle()
