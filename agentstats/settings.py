@@ -2,6 +2,7 @@
 
 import ipaddress
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -80,6 +81,26 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Admin log-in attempts are throttled by django-axes: its app, its middleware last (it
+# turns a lockout into the answer), its backend first (it refuses a locked-out login).
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After ADMIN_LOGIN_FAILURE_LIMIT failed log-ins for one username from one address, that
+# pair is locked out (429) for ADMIN_LOGIN_COOLOFF_SECONDS; attempts are kept in the
+# database, so every worker shares them. A successful log-in resets the count.
+AXES_FAILURE_LIMIT = int(_env_float("ADMIN_LOGIN_FAILURE_LIMIT", default=5))
+AXES_COOLOFF_TIME = timedelta(seconds=_env_float("ADMIN_LOGIN_COOLOFF_SECONDS", default=900))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_HTTP_RESPONSE_CODE = 429
+# Successful log-ins are not recorded (the table would only grow); failures are.
+AXES_DISABLE_ACCESS_LOG = True
 
 ROOT_URLCONF = "agentstats.urls"
 WSGI_APPLICATION = "agentstats.wsgi.application"
