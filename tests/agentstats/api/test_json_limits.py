@@ -14,6 +14,18 @@ def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
+def post_statistics(client, service, body: str):
+    url = f"{SERVICES}{service.uuid.hex}/set_statistics/"
+    return client.post(url, body, content_type="application/json")
+
+
+def assert_refused_on_statistics(response, service) -> None:
+    assert response.status_code == 400
+    assert list(response.json()) == ["statistics"]
+    service.refresh_from_db()
+    assert service.statistics == {"orders": 1}
+
+
 @pytest.fixture
 def service(identity):
     return AgentServiceFactory(identity=identity, statistics={"orders": 1})
@@ -32,9 +44,7 @@ def test_statistics_nested_past_the_limit_is_a_400_on_statistics(agent_client, s
     body = '{"statistics": {"a": ' + nested(depth) + "}}"
 
     # when
-    response = agent_client.post(
-        f"{SERVICES}{service.uuid.hex}/set_statistics/", body, content_type="application/json"
-    )
+    response = post_statistics(agent_client, service, body)
 
     # then
     assert response.status_code == 400
@@ -49,9 +59,7 @@ def test_statistics_at_the_limit_are_stored(agent_client, service):
     body = '{"statistics": {"a": ' + nested(62) + "}}"
 
     # when
-    response = agent_client.post(
-        f"{SERVICES}{service.uuid.hex}/set_statistics/", body, content_type="application/json"
-    )
+    response = post_statistics(agent_client, service, body)
 
     # then
     assert response.status_code == 200
@@ -65,9 +73,7 @@ def test_the_depth_limit_is_a_setting(agent_client, service, settings):
     body = '{"statistics": {"a": [[[]]]}}'
 
     # when
-    response = agent_client.post(
-        f"{SERVICES}{service.uuid.hex}/set_statistics/", body, content_type="application/json"
-    )
+    response = post_statistics(agent_client, service, body)
 
     # then
     assert response.status_code == 400
@@ -119,15 +125,10 @@ def test_lone_surrogates_and_nul_in_statistics_are_a_400_on_statistics(
     body = '{"statistics": ' + statistics + "}"
 
     # when
-    response = agent_client.post(
-        f"{SERVICES}{service.uuid.hex}/set_statistics/", body, content_type="application/json"
-    )
+    response = post_statistics(agent_client, service, body)
 
     # then
-    assert response.status_code == 400
-    assert list(response.json()) == ["statistics"]
-    service.refresh_from_db()
-    assert service.statistics == {"orders": 1}
+    assert_refused_on_statistics(response, service)
 
 
 @pytest.mark.parametrize("field", ["name", "version", "config_file_content"])
