@@ -25,9 +25,7 @@ EPOCH = datetime.fromtimestamp(0, tz=UTC)
 
 def build_scheduler(jobs: Sequence[Job] = tuple(JOBS)) -> BackgroundScheduler:
     """A stopped scheduler with every job whose period is on (> 0)."""
-    scheduler = BackgroundScheduler(
-        timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1}
-    )
+    scheduler = BackgroundScheduler(timezone=UTC)
     for job in jobs:
         period = job.period_seconds
         if period <= 0:
@@ -39,6 +37,8 @@ def build_scheduler(jobs: Sequence[Job] = tuple(JOBS)) -> BackgroundScheduler:
             args=[job],
             id=job.name,
             name=job.name,
+            coalesce=True,
+            max_instances=1,
             misfire_grace_time=period,
             next_run_time=datetime.now(UTC),
         )

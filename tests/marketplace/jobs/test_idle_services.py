@@ -2,11 +2,13 @@
 newest processor run is AGENT_SERVICE_IDLE_AFTER_SECONDS old turns Idle through the job,
 and the agent's next register_service sets it Active again."""
 
+from datetime import timedelta
+
 import pytest
 
 from marketplace.jobs.engine import run_job
 from marketplace.jobs.registry import JOBS
-from marketplace.models import AgentService, JobRun
+from marketplace.models import AgentProcessor, AgentService, JobRun
 from marketplace.names import AgentServiceState, JobOutcome
 from tests.factories import AgentProcessorFactory, AgentServiceFactory
 
@@ -100,8 +102,9 @@ def test_a_silent_service_turns_idle_then_active_on_its_next_registration(
     )
     assert processor.status_code == 201
 
-    # when its processors stay silent past the threshold and the job runs
-    fake_clock.advance(IDLE_AFTER + 1)
+    # when its processor stays silent past the threshold and the job runs
+    last_run = AgentProcessor.objects.get(name="OfferingOrderProcessor").last_run
+    fake_clock.current = last_run + timedelta(seconds=IDLE_AFTER + 1)
     run_job(idle_job, now=fake_clock.now())
 
     # then the API shows it Idle
