@@ -4,6 +4,7 @@
 deletes nothing. Support, owners and everyone else but staff get 403."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import requests
@@ -25,7 +26,7 @@ ORPHANED = "/api/marketplace-site-agent-identities/cleanup_orphaned/"
 
 
 def service_modified_hours_ago(hours: float, **fields):
-    service = AgentServiceFactory(**fields)
+    service: Any = AgentServiceFactory(**fields)
     AgentService.objects.filter(pk=service.pk).update(
         modified=timezone.now() - timedelta(hours=hours)
     )
