@@ -4,6 +4,7 @@ firings and dropping those later than one period."""
 
 from datetime import UTC, datetime, timedelta
 
+from marketplace.jobs import scheduler
 from marketplace.jobs.engine import Job
 from marketplace.jobs.registry import JOBS
 from marketplace.jobs.scheduler import build_scheduler, run_scheduled_job, scheduled_names
@@ -44,16 +45,20 @@ def test_a_scheduler_with_every_job_off_schedules_none(settings):
     assert scheduled_names(build_scheduler()) == ["none"]
 
 
-def test_a_firing_claims_and_runs_the_current_period(db, settings):
-    # given a job of a one-hour period
+def test_a_firing_claims_and_runs_the_current_period(db, settings, monkeypatch):
+    # given a job of a one-hour period; the worker thread's connection tidying recorded
+    # (closing the test's own connection would end its transaction)
     settings.JOB_TEST_SECONDS = 3600
     calls = []
     job = Job("fired", "JOB_TEST_SECONDS", lambda *, now: calls.append(now) or {"n": 1})
+    tidied = []
+    monkeypatch.setattr(scheduler, "close_old_connections", lambda: tidied.append(1))
 
     # when it fires twice in the same hour
     run_scheduled_job(job)
     run_scheduled_job(job)
 
-    # then it ran once
+    # then it ran once, and each firing tidied its connection before and after
     assert len(calls) == 1
     assert JobRun.objects.get(job="fired").summary == {"n": 1}
+    assert len(tidied) == 4
