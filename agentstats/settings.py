@@ -174,13 +174,12 @@ AGENT_MINIMUM_VERSION = os.environ.get("AGENT_MINIMUM_VERSION", "")
 # Log lines agents ship (POST /api/marketplace-site-agent-logs/): most entries per batch
 # (waldur-site-agent sends up to 100), longest message kept (longer ones are truncated),
 # how far in the future a line's timestamp may be (the agent's clock runs ahead), how
-# many days lines are kept (0 keeps them forever) and how often the connection observer
-# prunes older ones.
+# many days lines are kept (0 keeps them forever; the prune_agent_logs job deletes older
+# ones).
 AGENT_LOG_BATCH_MAX = int(_env_float("AGENT_LOG_BATCH_MAX", default=500))
 AGENT_LOG_MESSAGE_MAX_LENGTH = int(_env_float("AGENT_LOG_MESSAGE_MAX_LENGTH", default=8192))
 AGENT_LOG_MAX_FUTURE_SECONDS = _env_float("AGENT_LOG_MAX_FUTURE_SECONDS", default=300)
 AGENT_LOG_RETENTION_DAYS = _env_float("AGENT_LOG_RETENTION_DAYS", default=30)
-AGENT_LOG_PRUNE_INTERVAL_SECONDS = _env_float("AGENT_LOG_PRUNE_INTERVAL_SECONDS", default=3600)
 # How far ahead of this server's clock a time an agent reports (a dispatch's occurred_at,
 # an identity's last_restarted) may be; later is a 400: a far-future time would pin the
 # state derived from it (e.g. "degraded") for good.
@@ -279,9 +278,9 @@ AGENT_OFFLINE_AFTER_SECONDS = _env_float("AGENT_OFFLINE_AFTER_SECONDS", default=
 AGENT_DEGRADED_WINDOW_SECONDS = _env_float("AGENT_DEGRADED_WINDOW_SECONDS", default=900)
 AGENT_FLAP_THRESHOLD = int(_env_float("AGENT_FLAP_THRESHOLD", default=5))
 OBSERVER_STALE_AFTER_SECONDS = _env_float("OBSERVER_STALE_AFTER_SECONDS", default=60)
-# How often the observer beats and re-checks every connection against the management API.
+# How often the observer beats (it re-checks every connection against the management API
+# when it (re)connects; the reconcile_connections job does it every period).
 OBSERVER_HEARTBEAT_SECONDS = _env_float("OBSERVER_HEARTBEAT_SECONDS", default=10)
-OBSERVER_RECONCILE_SECONDS = _env_float("OBSERVER_RECONCILE_SECONDS", default=60)
 # The management API lists a new connection 3-5 s after the broker announced it: a
 # connection recorded from that announcement and not listed yet is closed by a reconcile
 # only this long after it connected.
@@ -289,12 +288,33 @@ OBSERVER_RECONCILE_GRACE_SECONDS = _env_float("OBSERVER_RECONCILE_GRACE_SECONDS"
 # AMQP URL the observer consumes RabbitMQ's event exchange with.
 RABBITMQ_AMQP_URL = os.environ.get("RABBITMQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
+# Background jobs (marketplace/jobs/): each runs once per period across every scheduler
+# process; a period of 0 (or less) turns the job off. The log-prune and reconcile periods
+# still honour their former names, AGENT_LOG_PRUNE_INTERVAL_SECONDS and
+# OBSERVER_RECONCILE_SECONDS, when only those are set.
+JOB_MARK_IDLE_SERVICES_SECONDS = _env_float("JOB_MARK_IDLE_SERVICES_SECONDS", default=60)
+JOB_PRUNE_AGENT_LOGS_SECONDS = _env_float(
+    "JOB_PRUNE_AGENT_LOGS_SECONDS",
+    default=_env_float("AGENT_LOG_PRUNE_INTERVAL_SECONDS", default=3600),
+)
+JOB_RECONCILE_CONNECTIONS_SECONDS = _env_float(
+    "JOB_RECONCILE_CONNECTIONS_SECONDS",
+    default=_env_float("OBSERVER_RECONCILE_SECONDS", default=60),
+)
+JOB_PRUNE_JOB_RUNS_SECONDS = _env_float("JOB_PRUNE_JOB_RUNS_SECONDS", default=3600)
+# Days the record of job runs (JobRun rows) is kept.
+JOB_RUN_RETENTION_DAYS = _env_float("JOB_RUN_RETENTION_DAYS", default=7)
+# A service whose newest processor run is older than this is marked Idle (upstream: 10 min).
+AGENT_SERVICE_IDLE_AFTER_SECONDS = _env_float("AGENT_SERVICE_IDLE_AFTER_SECONDS", default=600)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # The job scheduler logs every firing at INFO; our engine logs each run's outcome.
+    "loggers": {"apscheduler": {"level": "WARNING"}},
 }
 
 if not DEBUG:

@@ -25,6 +25,7 @@ from marketplace.models import (
     EventConsumer,
     EventSubscription,
     EventSubscriptionQueue,
+    JobRun,
     Offering,
 )
 from marketplace.registration.consumers import delete_event_consumer
@@ -332,4 +333,38 @@ class AgentLogAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(JobRun)
+class JobRunAdmin(admin.ModelAdmin):
+    """The background jobs' runs, one per job and period, read-only."""
+
+    list_display = ("job", "period_start", "outcome", "duration", "summary", "runner")
+    list_filter = ("job", "outcome")
+    date_hierarchy = "period_start"
+    readonly_fields = (
+        "job",
+        "period_start",
+        "period_seconds",
+        "started_at",
+        "finished_at",
+        "outcome",
+        "summary",
+        "error",
+        "runner",
+    )
+
+    @admin.display(description="duration (s)")
+    def duration(self, run: JobRun) -> str:
+        seconds = run.duration_seconds
+        return "" if seconds is None else f"{seconds:.3f}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -207,5 +207,15 @@ ALERTING_LOG_LEVELS: tuple[LogLevel, ...] = (LogLevel.ERROR, LogLevel.CRITICAL)
 ALERTING_LOG_LEVEL_VALUES: list[str] = [level.value for level in ALERTING_LOG_LEVELS]
 
 
+class JobOutcome(LabelledChoice):
+    """How a background job's claimed run ended (`running` until it does, or forever if
+    its process died mid-run: a claimed period is never run twice)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED_BROKER_UNAVAILABLE = "skipped_broker_unavailable"
+
+
 # The agent_type every connection envelope reports: this service knows only one kind.
 AGENT_TYPE = "waldur-site-agent"

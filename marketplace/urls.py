@@ -5,6 +5,11 @@ from rest_framework.routers import DefaultRouter
 
 from marketplace.agent_logs.views import AgentLogViewSet
 from marketplace.envelope.views import AgentConnectionViewSet
+from marketplace.jobs.registry import JOB_NAMES
+from marketplace.registration.cleanup_views import (
+    CleanupOrphanedIdentitiesView,
+    CleanupStaleServicesView,
+)
 from marketplace.registration.subscription_views import (
     EventSubscriptionQueueViewSet,
     EventSubscriptionViewSet,
@@ -34,8 +39,19 @@ router.register("marketplace-site-agent-logs", AgentLogViewSet, basename="agent-
 
 urlpatterns = [
     path("admin/fleet/", include("marketplace.dashboard.urls")),
-    path("metrics", include("marketplace.metrics.urls")),
+    # /metrics reports one series per registered background job.
+    path("metrics", include("marketplace.metrics.urls"), {"job_names": JOB_NAMES}),
     path("api/", include("marketplace.stats.urls")),
     path("api/", include("marketplace.platform.urls")),
+    path(
+        "api/marketplace-site-agent-services/cleanup_stale/",
+        CleanupStaleServicesView.as_view(),
+        name="agent-service-cleanup-stale",
+    ),
+    path(
+        "api/marketplace-site-agent-identities/cleanup_orphaned/",
+        CleanupOrphanedIdentitiesView.as_view(),
+        name="agent-identity-cleanup-orphaned",
+    ),
     path("api/", include(router.urls)),
 ]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make run`: migrate the embedded database, seed the demo fleet and serve on 127.0.0.1:8000.
 # The server runs in the background so that, once it answers (bounded wait) and a broker
-# does, the connection observer and a small simulated fleet start beside it; Ctrl-C stops
-# all three.
+# does, the connection observer (which runs the background jobs too) and a small simulated
+# fleet start beside it; without a broker the background jobs run alone (run_jobs).
+# Ctrl-C stops them all.
 #   BIN=.venv/bin scripts/run.sh
 set -u
 cd "$(dirname "$0")/.."
@@ -22,10 +23,11 @@ scripts/services.sh check-rabbitmq || printf '%s\n' \
 server=
 fleet=
 observer=
+jobs=
 # Background processes of a script ignore SIGINT: Ctrl-C reaches them through this trap.
 # (Each is started as a simple command, so $! is the process itself, not a subshell.)
 # shellcheck disable=SC2086 # the unset ones expand to nothing
-trap 'kill $fleet $observer $server 2>/dev/null; wait; exit 130' INT TERM
+trap 'kill $fleet $observer $jobs $server 2>/dev/null; wait; exit 130' INT TERM
 
 "$PYTHON" manage.py runserver "$ADDRESS" &
 server=$!
@@ -42,7 +44,7 @@ done
 if ! $is_up; then
     echo "Simulated fleet skipped: the server did not answer on $ADDRESS."
 elif scripts/services.sh check-rabbitmq; then
-    echo "Connection observer: watching RabbitMQ's event exchange."
+    echo "Connection observer: watching RabbitMQ's event exchange; background jobs beside it."
     "$PYTHON" manage.py observe_connections &
     observer=$!
     echo "Simulated fleet: 5 agents of user demo-sim, 1 flapping; a status line every 30 s."
@@ -50,11 +52,14 @@ elif scripts/services.sh check-rabbitmq; then
         --status-seconds 30 &
     fleet=$!
 else
-    echo "Simulated fleet skipped: no RabbitMQ answers."
+    echo "Simulated fleet skipped: no RabbitMQ answers. Background jobs: running alone."
+    "$PYTHON" manage.py run_jobs &
+    jobs=$!
 fi
 
 wait "$server"
 status=$?
 [ -z "$fleet" ] || { kill "$fleet" 2>/dev/null; wait "$fleet"; }
 [ -z "$observer" ] || { kill "$observer" 2>/dev/null; wait "$observer"; }
+[ -z "$jobs" ] || { kill "$jobs" 2>/dev/null; wait "$jobs"; }
 exit $status

@@ -5,8 +5,7 @@ the whole batch, so an agent's retry never duplicates the lines that were kept.
 """
 
 import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -128,21 +127,3 @@ def prune_agent_logs(*, now: datetime, batch_size: int = PRUNE_BATCH_SIZE) -> in
         deleted += AgentLog.objects.filter(pk__in=batch).delete()[0]
         if len(batch) < batch_size:
             return deleted
-
-
-class AgentLogPruneSchedule:
-    """Prunes old log lines at most once per AGENT_LOG_PRUNE_INTERVAL_SECONDS, the first
-    time at once; the connection observer calls it on every beat."""
-
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
-        self.next_due: float | None = None
-
-    def __call__(self) -> None:
-        moment = self.clock()
-        if self.next_due is not None and moment < self.next_due:
-            return
-        self.next_due = moment + settings.AGENT_LOG_PRUNE_INTERVAL_SECONDS
-        deleted = prune_agent_logs(now=timezone.now())
-        if deleted:
-            logger.info("pruned %d agent log lines", deleted)

@@ -2,16 +2,16 @@
 
 It binds a private queue to RabbitMQ's event exchange first, then reconciles once from a
 management-API snapshot (so what happened while it was down is corrected), then applies
-connection.created/closed events as they come, re-reconciling every
-OBSERVER_RECONCILE_SECONDS and beating every OBSERVER_HEARTBEAT_SECONDS. When the broker
-is unreachable it keeps beating with is_broker_available=False and retries with backoff,
-so envelopes say "broker unavailable" rather than "agents offline".
+connection.created/closed events as they come, beating every OBSERVER_HEARTBEAT_SECONDS.
+The periodic re-reconcile is a background job (reconcile_connections), so replicas do
+not all do it. When the broker is unreachable the observer keeps beating with
+is_broker_available=False and retries with backoff, so envelopes say "broker
+unavailable" rather than "agents offline".
 """
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -41,12 +41,8 @@ class ConnectionObserver:
         *,
         stream_factory: Callable[[], ConnectionEventStream] | None = None,
         stop: threading.Event | None = None,
-        periodic_jobs: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.stop = stop or threading.Event()
-        # Housekeeping of other features (log retention), called on every beat; each
-        # job decides itself whether it is due.
-        self.periodic_jobs = tuple(periodic_jobs)
         self.stream_factory = stream_factory or (
             lambda: ConnectionEventStream(
                 settings.RABBITMQ_AMQP_URL, connect_timeout=settings.RABBITMQ_CONNECT_TIMEOUT
@@ -73,25 +69,25 @@ class ConnectionObserver:
         stream.open()
         try:
             self.reconcile()
-            next_reconcile = time.monotonic() + settings.OBSERVER_RECONCILE_SECONDS
             while not self.stop.is_set():
                 for event in stream.drain(seconds=settings.OBSERVER_HEARTBEAT_SECONDS):
                     apply_connection_event(event)
-                if time.monotonic() >= next_reconcile:
-                    self.reconcile()
-                    next_reconcile = time.monotonic() + settings.OBSERVER_RECONCILE_SECONDS
-                else:
-                    record_observer_beat(is_broker_available=True, at=timezone.now())
-                for job in self.periodic_jobs:
-                    job()
+                record_observer_beat(is_broker_available=True, at=timezone.now())
         finally:
             stream.close()
 
     def reconcile(self) -> None:
         """Make the recorded connections match one management-API snapshot."""
-        snapshot = fetch_broker_snapshot(ManagementClient.from_settings())
-        reconcile_broker_connections(snapshot.connections, at=snapshot.taken_at)
+        reconcile_connections()
         record_observer_beat(is_broker_available=True, is_reconciled=True, at=timezone.now())
+
+
+def reconcile_connections() -> int:
+    """Make the recorded connections match one management-API snapshot; return how many
+    connections the broker listed."""
+    snapshot = fetch_broker_snapshot(ManagementClient.from_settings())
+    reconcile_broker_connections(snapshot.connections, at=snapshot.taken_at)
+    return len(snapshot.connections)
 
 
 def apply_connection_event(event: ConnectionOpened | ConnectionClosed) -> None:

@@ -22,6 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from marketplace.metrics.jobs import JobRunCollector
 from marketplace.names import REPORTED_SERVICE_STATES
 from marketplace.stats.merge import AgentRow, ConnectionReport, build_connection_report
 from marketplace.stats.selectors import AgentFilters, list_agent_rows
@@ -61,12 +62,16 @@ def scrape_fleet(*, broker: ManagementClient) -> FleetScrape:
     return FleetScrape(rows=rows, report=build_connection_report(rows, snapshot))
 
 
-def build_metrics_registry(*, broker: ManagementClient) -> CollectorRegistry:
-    """A fresh registry holding this scrape's gauges and the snapshot latency and errors."""
+def build_metrics_registry(
+    *, broker: ManagementClient, job_names: Sequence[str] = ()
+) -> CollectorRegistry:
+    """A fresh registry holding this scrape's gauges, the snapshot latency and errors, and
+    the last runs of the named background jobs."""
     registry = CollectorRegistry()
     registry.register(BROKER_SNAPSHOT_SECONDS)
     registry.register(BROKER_SNAPSHOT_ERRORS)
     registry.register(FleetCollector(scrape_fleet(broker=broker)))
+    registry.register(JobRunCollector(job_names))
     return registry
 
 

@@ -6,6 +6,8 @@ OpenMetrics formats, which DRF's content negotiation would refuse, and the endpo
 part of the REST API or its schema.
 """
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -23,8 +25,9 @@ FORBIDDEN = {
 
 @never_cache
 @require_safe
-def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Fleet gauges and broker snapshot health; answers 200 during a broker outage too."""
+def metrics_view(request: HttpRequest, job_names: Sequence[str] = ()) -> HttpResponse:
+    """Fleet gauges, broker snapshot health and the last runs of `job_names` (the URL conf
+    passes the registered jobs'); answers 200 during a broker outage too."""
     if not is_metrics_request_allowed(
         authorization=request.headers.get("Authorization", ""),
         remote_addr=request.META.get("REMOTE_ADDR", ""),
@@ -32,6 +35,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         allowed_networks=settings.METRICS_ALLOWED_NETWORKS,
     ):
         return JsonResponse(FORBIDDEN, status=403)
-    registry = build_metrics_registry(broker=ManagementClient.from_settings())
+    registry = build_metrics_registry(broker=ManagementClient.from_settings(), job_names=job_names)
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return HttpResponse(encode(registry), content_type=content_type)

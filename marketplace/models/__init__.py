@@ -17,6 +17,7 @@ from marketplace.models.connections import (
     ObserverStatus,
 )
 from marketplace.models.consumers import EventConsumer
+from marketplace.models.jobs import JobRun
 from marketplace.models.logs import AgentLog
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "EventConsumer",
     "EventSubscription",
     "EventSubscriptionQueue",
+    "JobRun",
     "ObserverStatus",
     "Offering",
     "TimestampedModel",

@@ -1,5 +1,5 @@
-"""Run the connection observer (RabbitMQ's event exchange -> agents' connection state);
-it also prunes agent log lines older than AGENT_LOG_RETENTION_DAYS."""
+"""Run the connection observer (RabbitMQ's event exchange -> agents' connection state)
+and, beside it, the background job scheduler (marketplace/jobs/)."""
 
 import signal
 from types import FrameType
@@ -7,21 +7,32 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from marketplace.agent_logs.services import AgentLogPruneSchedule
 from marketplace.envelope.observer import ConnectionObserver
+from marketplace.jobs.scheduler import build_scheduler, scheduled_names
 
 
 class Command(BaseCommand):
-    help = "Watch RabbitMQ connections and keep agents' connection state and timeline current."
+    help = (
+        "Watch RabbitMQ connections and keep agents' connection state and timeline "
+        "current; run the background jobs beside it."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        observer = ConnectionObserver(periodic_jobs=[AgentLogPruneSchedule()])
+        observer = ConnectionObserver()
+        scheduler = build_scheduler()
 
         def request_stop(signum: int, frame: FrameType | None) -> None:
             observer.stop.set()
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        self.stdout.write("Observing broker connections (Ctrl-C to stop).")
-        observer.run()
+        scheduler.start()
+        self.stdout.write(
+            f"Observing broker connections; jobs: {', '.join(scheduled_names(scheduler))} "
+            "(Ctrl-C to stop)."
+        )
+        try:
+            observer.run()
+        finally:
+            scheduler.shutdown(wait=True)
         self.stdout.write("Observer stopped.")

@@ -1,20 +1,15 @@
-"""Log lines are kept AGENT_LOG_RETENTION_DAYS: pruned in bounded batches by a command and,
-at most once per AGENT_LOG_PRUNE_INTERVAL_SECONDS, by the connection observer."""
+"""Log lines are kept AGENT_LOG_RETENTION_DAYS: pruned in bounded batches by a command and
+by the prune_agent_logs job (tests/marketplace/jobs/)."""
 
-import threading
-import time
 from datetime import timedelta
 
-import pytest
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from marketplace.agent_logs.services import AgentLogPruneSchedule, prune_agent_logs
-from marketplace.envelope.observer import ConnectionObserver
+from marketplace.agent_logs.services import prune_agent_logs
 from marketplace.models import AgentLog
-from tests.factories import AgentIdentityFactory
 from tests.marketplace.agent_logs.builders import at, store_log
 
 NOW = at(12)
@@ -70,26 +65,6 @@ def test_a_retention_of_zero_days_keeps_every_line(identity, settings):
     assert AgentLog.objects.count() == 1
 
 
-def test_the_schedule_prunes_at_once_then_at_most_once_per_interval(identity, settings):
-    # given an hourly prune and a clock the test moves
-    settings.AGENT_LOG_RETENTION_DAYS = 30
-    settings.AGENT_LOG_PRUNE_INTERVAL_SECONDS = 3600
-    clock = [1000.0]
-    schedule = AgentLogPruneSchedule(clock=lambda: clock[0])
-
-    # when the observer beats at once, 59 minutes later and an hour later, with a line
-    # expiring before each beat
-    remaining = []
-    for offset in (0, 3540, 3600):
-        clock[0] = 1000.0 + offset
-        store_log(identity, at=at(1), created=timezone.now() - timedelta(days=31))
-        schedule()
-        remaining.append(AgentLog.objects.count())
-
-    # then the first and the last beat pruned, the one in between did not
-    assert remaining == [0, 1, 0]
-
-
 def test_the_command_prunes_and_says_how_many(identity, settings, capsys):
     # given one expired line and one recent
     settings.AGENT_LOG_RETENTION_DAYS = 30
@@ -102,38 +77,3 @@ def test_the_command_prunes_and_says_how_many(identity, settings, capsys):
     # then it deleted the expired line and said so
     assert "Deleted 1 agent log lines." in capsys.readouterr().out
     assert AgentLog.objects.count() == 1
-
-
-@pytest.mark.broker
-def test_the_connection_observer_prunes_old_lines_while_it_runs(
-    transactional_db, real_broker, real_postgres, settings
-):
-    # given a running observer with the log prune among its jobs, and an expired line
-    settings.OBSERVER_HEARTBEAT_SECONDS = 0.3
-    settings.OBSERVER_RECONCILE_SECONDS = 600
-    settings.AGENT_LOG_RETENTION_DAYS = 30
-    expired = store_log(
-        AgentIdentityFactory(), at=at(1), created=timezone.now() - timedelta(days=31)
-    )
-    observer = ConnectionObserver(periodic_jobs=[AgentLogPruneSchedule()])
-
-    def run_observer() -> None:
-        try:
-            observer.run()
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run_observer, daemon=True)
-
-    # when the observer runs
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while AgentLog.objects.filter(pk=expired.pk).exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        observer.stop.set()
-        thread.join(timeout=30)
-
-    # then the expired line is gone
-    assert not AgentLog.objects.filter(pk=expired.pk).exists()

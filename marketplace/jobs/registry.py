@@ -1,0 +1,44 @@
+"""Every background job: add one by appending a `Job(name, period_setting, function)`.
+
+A job's function takes `now` (keyword) and returns a summary of counts, which its run
+records. The period is a setting (seconds) of its own, read from the environment in
+agentstats/settings.py.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from marketplace.agent_logs.services import prune_agent_logs
+from marketplace.envelope.observer import reconcile_connections
+from marketplace.jobs.engine import Job
+from marketplace.jobs.idle import mark_idle_services
+from marketplace.models import JobRun
+
+
+def run_mark_idle_services(*, now: datetime) -> dict[str, int]:
+    return {"marked_idle": mark_idle_services(now=now)}
+
+
+def run_prune_agent_logs(*, now: datetime) -> dict[str, int]:
+    return {"deleted": prune_agent_logs(now=now)}
+
+
+def run_reconcile_connections(*, now: datetime) -> dict[str, int]:
+    return {"broker_connections": reconcile_connections()}
+
+
+def run_prune_job_runs(*, now: datetime) -> dict[str, int]:
+    cutoff = now - timedelta(days=settings.JOB_RUN_RETENTION_DAYS)
+    return {"deleted": JobRun.objects.filter(started_at__lt=cutoff).delete()[0]}
+
+
+JOBS: list[Job] = [
+    Job("mark_idle_services", "JOB_MARK_IDLE_SERVICES_SECONDS", run_mark_idle_services),
+    Job("prune_agent_logs", "JOB_PRUNE_AGENT_LOGS_SECONDS", run_prune_agent_logs),
+    Job("reconcile_connections", "JOB_RECONCILE_CONNECTIONS_SECONDS", run_reconcile_connections),
+    Job("prune_job_runs", "JOB_PRUNE_JOB_RUNS_SECONDS", run_prune_job_runs),
+]
+
+# One /metrics series per registered job, whatever rows the table holds.
+JOB_NAMES: tuple[str, ...] = tuple(job.name for job in JOBS)
