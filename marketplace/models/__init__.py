@@ -17,6 +17,7 @@ from marketplace.models.connections import (
     ObserverStatus,
 )
 from marketplace.models.consumers import EventConsumer
+from marketplace.models.housekeeping import BrokerOrphan
 from marketplace.models.logs import AgentLog
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "AgentLog",
     "AgentProcessor",
     "AgentService",
+    "BrokerOrphan",
     "Customer",
     "EventConsumer",
     "EventSubscription",
