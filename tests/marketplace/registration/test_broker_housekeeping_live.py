@@ -34,15 +34,6 @@ def stray_users() -> Iterator[list[str]]:
         management("DELETE", f"users/{name}")
 
 
-@pytest.fixture
-def admin_client(staff_user) -> APIClient:
-    staff_user.is_superuser = True
-    staff_user.save()
-    client = APIClient()
-    client.force_login(staff_user)
-    return client
-
-
 def exists(path: str) -> bool:
     answer = management("GET", path)
     assert answer.status_code in (200, 404), answer.text

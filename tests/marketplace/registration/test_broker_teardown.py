@@ -23,15 +23,6 @@ from tests.kit.broker import accept_teardown, answer_vhost_lookups, management_u
 from tests.marketplace.consumers.management import recorded_calls
 
 
-@pytest.fixture
-def admin_client(staff_user) -> APIClient:
-    staff_user.is_superuser = True
-    staff_user.save()
-    client = APIClient()
-    client.force_login(staff_user)
-    return client
-
-
 def subscription_url(subscription: EventSubscription) -> str:
     return f"/api/event-subscriptions/{subscription.uuid.hex}/"
 
