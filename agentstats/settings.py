@@ -287,6 +287,10 @@ OBSERVER_HEARTBEAT_SECONDS = _env_float("OBSERVER_HEARTBEAT_SECONDS", default=10
 OBSERVER_RECONCILE_GRACE_SECONDS = _env_float("OBSERVER_RECONCILE_GRACE_SECONDS", default=30)
 # AMQP URL the observer consumes RabbitMQ's event exchange with.
 RABBITMQ_AMQP_URL = os.environ.get("RABBITMQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+# The broker reconcile removes a queue, user or vhost of the service's own naming that no
+# row explains only after it has stayed unexplained this long: registration declares on
+# the broker before its transaction commits.
+BROKER_ORPHAN_GRACE_SECONDS = _env_float("BROKER_ORPHAN_GRACE_SECONDS", default=900)
 
 # Background jobs (marketplace/jobs/): each runs once per period across every scheduler
 # process; a period of 0 (or less) turns the job off. The log-prune and reconcile periods

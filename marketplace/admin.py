@@ -2,8 +2,10 @@
 
 What an agent reports about itself (version, dependencies, config, restarts, service
 states, statistics, its event consumer) is read-only here: the agent is its source of
-truth. Deleting an agent or its event consumer removes their broker users and the
-consumer's queue too; if the broker cannot be asked, nothing is deleted.
+truth. Deleting an agent, its event consumer, a subscription or a queue removes their
+broker side too (users, queues, the owner's vhost once unused); if the broker cannot be
+asked, nothing is deleted. Deleting a customer, an offering or a user deletes rows only:
+the broker reconcile removes what they leave (reconcile_broker).
 """
 
 from typing import Any
@@ -29,7 +31,8 @@ from marketplace.models import (
     Offering,
 )
 from marketplace.registration.consumers import delete_event_consumer
-from marketplace.registration.services import delete_agent_identity
+from marketplace.registration.services import delete_agent_identity, delete_event_subscription
+from marketplace.registration.teardown import delete_subscription_queue
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
 
@@ -97,6 +100,7 @@ class AgentServiceInline(admin.TabularInline):
 class EventSubscriptionInline(admin.TabularInline):
     model = EventSubscription
     extra = 0
+    can_delete = False  # delete on its own page, which removes its broker side too
     fields = ("uuid", "user", "observable_objects", "description", "source_ip", "created")
     readonly_fields = fields
     show_change_link = True
@@ -222,12 +226,13 @@ class AgentProcessorAdmin(admin.ModelAdmin):
 class EventSubscriptionQueueInline(admin.TabularInline):
     model = EventSubscriptionQueue
     extra = 0
+    can_delete = False  # delete on its own page, which removes the broker queue too
     fields = ("offering", "object_type", "created")
     readonly_fields = fields
 
 
 @admin.register(EventSubscription)
-class EventSubscriptionAdmin(admin.ModelAdmin):
+class EventSubscriptionAdmin(BrokerBackedDeleteAdmin):
     list_display = ("uuid", "agent_identity", "user", "description", "source_ip", "created")
     list_filter = ("agent_identity__offering",)
     search_fields = ("uuid", "description", "user__username", "agent_identity__name")
@@ -235,14 +240,20 @@ class EventSubscriptionAdmin(admin.ModelAdmin):
     readonly_fields = ("uuid", "observable_objects", "source_ip", "created", "modified")
     inlines = (EventSubscriptionQueueInline,)
 
+    def delete_with_broker(self, obj: EventSubscription, *, broker: ManagementClient) -> None:
+        delete_event_subscription(obj, broker=broker)
+
 
 @admin.register(EventSubscriptionQueue)
-class EventSubscriptionQueueAdmin(admin.ModelAdmin):
+class EventSubscriptionQueueAdmin(BrokerBackedDeleteAdmin):
     list_display = ("__str__", "event_subscription", "offering", "object_type", "created")
     list_filter = ("object_type", "offering")
     search_fields = ("uuid", "event_subscription__uuid", "offering__name")
     list_select_related = ("event_subscription", "offering")
     readonly_fields = ("uuid", "created", "modified")
+
+    def delete_with_broker(self, obj: EventSubscriptionQueue, *, broker: ManagementClient) -> None:
+        delete_subscription_queue(obj, broker=broker)
 
 
 @admin.register(AgentConnectionEvent)

@@ -192,6 +192,14 @@ class DeliveryBlockedReason(LabelledChoice):
     NO_OBJECT_TYPES = "no_object_types"
 
 
+class BrokerObjectKind(LabelledChoice):
+    """What kind of broker object the broker reconcile found that no row explains."""
+
+    QUEUE = "queue"
+    USER = "user"
+    VHOST = "vhost"
+
+
 class LogLevel(LabelledChoice):
     """The level of a log line an agent ships (Python's logging names)."""
 

@@ -1,5 +1,6 @@
-"""Queue names: a legacy subscription's `subscription_<sub hex>_offering_<offering hex>_<type>`
-and a unified event consumer's `consumer_<consumer hex>`.
+"""Broker names: a legacy subscription's queue `subscription_<sub hex>_offering_<offering
+hex>_<type>`, a unified event consumer's `consumer_<consumer hex>`, the 32-hex broker users
+and the tag that marks the service's own vhosts.
 
 The one place that formats them, parses them and builds the broker permissions that
 confine a broker user to its own queues. Pure: no HTTP, no project code.
@@ -15,6 +16,15 @@ _SUBSCRIPTION_QUEUE = re.compile(
     rf"^{SUBSCRIPTION_QUEUE_PREFIX}(?P<sub>{_HEX32})_offering_(?P<offering>{_HEX32})"
     r"_(?P<type>\w+)$"
 )
+
+
+# The broker is shared: vhosts the service provisions carry this tag (and description),
+# and housekeeping never touches a vhost without it.
+SERVICE_VHOST_TAG = "agentstats"
+SERVICE_VHOST_METADATA = {
+    "description": "agentstats: an agent owner's vhost",
+    "tags": SERVICE_VHOST_TAG,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +86,14 @@ def is_consumer_queue_name(name: str) -> bool:
 def build_consumer_queue_pattern(consumer_hex: str) -> str:
     """Return the permission regex that matches exactly one event consumer's queue."""
     return rf"^{re.escape(format_consumer_queue_name(consumer_hex))}$"
+
+
+def is_service_queue_name(name: str) -> bool:
+    """Whether a queue is named like one the service declares (a subscription's or a
+    consumer's)."""
+    return parse_queue_name(name) is not None or is_consumer_queue_name(name)
+
+
+def is_service_username(name: str) -> bool:
+    """Whether a broker user is named like the service's (a uuid's 32 lower-case hex)."""
+    return re.fullmatch(_HEX32, name) is not None

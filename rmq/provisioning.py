@@ -2,6 +2,7 @@
 
 from rmq.client import ManagementClient
 from rmq.naming import (
+    SERVICE_VHOST_METADATA,
     build_consumer_queue_pattern,
     build_subscription_queue_pattern,
     format_consumer_queue_name,
@@ -19,8 +20,9 @@ CONSUMER_QUEUE_ARGUMENTS = {
 
 
 def provision_vhost(client: ManagementClient, *, vhost: str) -> None:
-    """Ensure an owner's vhost exists and the service may declare queues in it."""
-    client.put(["vhosts", vhost], body={})
+    """Ensure an owner's vhost exists, tagged as the service's, and the service may declare
+    queues in it (a PUT without the tag would clear it)."""
+    client.put(["vhosts", vhost], body=SERVICE_VHOST_METADATA)
     client.put(
         ["permissions", vhost, client.user],
         body={"configure": ".*", "write": ".*", "read": ".*"},

@@ -17,6 +17,7 @@ from marketplace.models.connections import (
     ObserverStatus,
 )
 from marketplace.models.consumers import EventConsumer
+from marketplace.models.housekeeping import BrokerOrphan
 from marketplace.models.jobs import JobRun
 from marketplace.models.logs import AgentLog
 
@@ -28,6 +29,7 @@ __all__ = [
     "AgentLog",
     "AgentProcessor",
     "AgentService",
+    "BrokerOrphan",
     "Customer",
     "EventConsumer",
     "EventSubscription",

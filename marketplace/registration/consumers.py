@@ -19,6 +19,7 @@ from agentstats.models import User
 from marketplace.access import find_identity_right
 from marketplace.models import AgentIdentity, EventConsumer
 from marketplace.names import AuthKind, AuthorizedVia
+from marketplace.registration.teardown import lock_vhost_owners, remove_unused_vhosts
 from rmq.client import ManagementClient
 from rmq.provisioning import deprovision_consumer, provision_consumer
 
@@ -73,6 +74,7 @@ def register_event_consumer(
     """
     with transaction.atomic():
         AgentIdentity.objects.select_for_update().filter(pk=identity.pk).first()
+        lock_vhost_owners([caller.user.pk])
         consumer = EventConsumer.objects.select_related("user").filter(identity=identity).first()
         if consumer is not None and consumer.user_id != caller.user.pk:
             raise Conflict(
@@ -112,7 +114,10 @@ def remove_consumer_from_broker(consumer: EventConsumer, *, broker: ManagementCl
 
 
 def delete_event_consumer(consumer: EventConsumer, *, broker: ManagementClient) -> None:
-    """Delete a consumer with its broker user and queue; the row stays if the broker fails."""
+    """Delete a consumer with its broker user and queue, and its owner's vhost when nothing
+    else uses it; the row stays if the broker fails."""
     with transaction.atomic():
+        lock_vhost_owners([consumer.user_id])
         consumer.delete()
         remove_consumer_from_broker(consumer, broker=broker)
+        remove_unused_vhosts([consumer.user], broker=broker)

@@ -28,12 +28,14 @@ from marketplace.models import (
 )
 from marketplace.names import AgentServiceState
 from marketplace.registration.consumers import remove_consumer_from_broker
-from rmq.client import ManagementClient
-from rmq.provisioning import (
-    declare_subscription_queue,
-    delete_subscription_user,
-    provision_subscription_access,
+from marketplace.registration.teardown import (
+    collect_subscriptions_on_broker,
+    lock_vhost_owners,
+    remove_subscriptions_from_broker,
+    remove_unused_vhosts,
 )
+from rmq.client import ManagementClient
+from rmq.provisioning import declare_subscription_queue, provision_subscription_access
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,7 @@ def register_event_subscription(
                 description=description,
                 source_ip=source_ip,
             )
+        lock_vhost_owners([subscription.user_id])
         provision_subscription_access(
             broker,
             vhost=subscription.user.uuid.hex,
@@ -235,21 +238,31 @@ def create_subscription_queue(
 
 
 def delete_event_subscription(subscription: EventSubscription, *, broker: ManagementClient) -> None:
-    """Delete a subscription and its broker user; the row stays if the broker fails."""
+    """Delete a subscription with its broker user and queues, and its owner's vhost when
+    nothing else uses it; the rows stay if the broker fails."""
     with transaction.atomic():
-        username = subscription.uuid.hex
+        lock_vhost_owners([subscription.user_id])
+        rows = EventSubscription.objects.filter(pk=subscription.pk)
+        rows.select_for_update().values_list("pk", flat=True).first()
+        collected = collect_subscriptions_on_broker(rows)
         subscription.delete()
-        delete_subscription_user(broker, username=username)
+        remove_subscriptions_from_broker(collected, broker=broker)
+        remove_unused_vhosts(collected.owners, broker=broker)
 
 
 def delete_agent_identity(identity: AgentIdentity, *, broker: ManagementClient) -> None:
-    """Delete an agent with its services, subscriptions and event consumer, and their
-    broker users (and the consumer's queue)."""
+    """Delete an agent with its services, subscriptions and event consumer, their broker
+    users and queues, and each owner's vhost that nothing else uses; the rows stay if the
+    broker fails."""
     with transaction.atomic():
-        usernames = [sub.uuid.hex for sub in identity.event_subscriptions.all()]
+        # The agent first, then the owners: the order registration locks them in.
+        AgentIdentity.objects.select_for_update().filter(pk=identity.pk).first()
+        collected = collect_subscriptions_on_broker(identity.event_subscriptions.all())
         consumer = EventConsumer.objects.select_related("user").filter(identity=identity).first()
+        owners = collected.owners + ([consumer.user] if consumer is not None else [])
+        lock_vhost_owners(owner.pk for owner in owners)
         identity.delete()
-        for username in usernames:
-            delete_subscription_user(broker, username=username)
+        remove_subscriptions_from_broker(collected, broker=broker)
         if consumer is not None:
             remove_consumer_from_broker(consumer, broker=broker)
+        remove_unused_vhosts(owners, broker=broker)

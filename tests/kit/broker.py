@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 import responses
@@ -73,6 +74,31 @@ def accept_provisioning(broker: responses.RequestsMock) -> None:
     """Accept every PUT that provisions a subscription: vhost, permissions, user, queue."""
     for resource in ("vhosts", "permissions", "users", "queues"):
         broker.add(responses.PUT, management_url(resource), status=201)
+
+
+def answer_vhost_lookups(
+    broker: responses.RequestsMock,
+    *,
+    base: str = MANAGEMENT,
+    tags: tuple[str, ...] = ("agentstats",),
+) -> None:
+    """Answer the one-vhost lookup (rmq.housekeeping.read_vhost_tags): every vhost asked for
+    exists, with `tags`."""
+
+    def callback(request: Any) -> tuple[int, dict, str]:
+        pattern = parse_qs(urlsplit(request.url).query)["name"][0]
+        name = pattern.removeprefix("^").removesuffix("$").replace("\\", "")
+        body = {"items": [{"name": name, "tags": list(tags)}]}
+        return (200, {"Content-Type": "application/json"}, json.dumps(body))
+
+    broker.add_callback(responses.GET, f"{base}/api/vhosts", callback=callback)
+
+
+def accept_teardown(broker: responses.RequestsMock, *, base: str = MANAGEMENT) -> None:
+    """Accept every deletion (users, queues, vhosts) and answer vhost lookups as tagged."""
+    for resource in ("users", "queues", "vhosts"):
+        broker.add(responses.DELETE, management_url(resource, base=base), status=204)
+    answer_vhost_lookups(broker, base=base)
 
 
 def slow_answer(delay: float, body: str = "[]") -> Callable[[Any], tuple[int, dict, str]]:

@@ -11,6 +11,7 @@ import responses
 
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerResponseError, BrokerUnavailable
+from rmq.naming import SERVICE_VHOST_METADATA
 from rmq.provisioning import (
     build_subscription_queue_pattern,
     declare_subscription_queue,
@@ -102,7 +103,7 @@ def test_access_puts_the_vhost_the_services_permissions_the_user_and_its_permiss
     # then
     pattern = build_subscription_queue_pattern(SUBSCRIPTION)
     assert sent(broker) == [
-        ("PUT", f"{BASE}/api/vhosts/{VHOST}", {}),
+        ("PUT", f"{BASE}/api/vhosts/{VHOST}", SERVICE_VHOST_METADATA),
         (
             "PUT",
             f"{BASE}/api/permissions/{VHOST}/agentstats",

@@ -10,6 +10,7 @@ import responses
 from django.conf import settings
 
 from marketplace.models import AgentIdentity
+from tests.kit.broker import answer_vhost_lookups
 
 MANAGEMENT = settings.RABBITMQ_MANAGEMENT_URL.rstrip("/")
 ANY_RESOURCE = re.compile(rf"{re.escape(MANAGEMENT)}/api/.+")
@@ -20,9 +21,11 @@ def register_queue_url(identity: AgentIdentity) -> str:
 
 
 def accept_provisioning(broker: responses.RequestsMock) -> None:
-    """Answer every PUT and DELETE as RabbitMQ does when it obeys."""
+    """Answer every PUT and DELETE as RabbitMQ does when it obeys (and vhost lookups: each
+    vhost is there, tagged as the service's)."""
     broker.add(responses.PUT, ANY_RESOURCE, status=201)
     broker.add(responses.DELETE, ANY_RESOURCE, status=204)
+    answer_vhost_lookups(broker)
 
 
 def recorded_calls(broker: responses.RequestsMock) -> list[tuple[str, str, Any]]:

@@ -54,6 +54,8 @@ def test_deleting_the_agent_removes_its_consumers_broker_user_and_queue(
     assert recorded_calls(broker) == [
         ("DELETE", f"/api/users/{consumer.rmq_username}", None),
         ("DELETE", f"/api/queues/{consumer.vhost}/{consumer.queue_name}", None),
+        ("GET", "/api/vhosts", None),
+        ("DELETE", f"/api/vhosts/{consumer.vhost}", None),
     ]
 
 
@@ -136,6 +138,8 @@ def test_admin_deleting_a_consumer_removes_its_broker_user_and_queue(
     assert recorded_calls(broker) == [
         ("DELETE", f"/api/users/{consumer.rmq_username}", None),
         ("DELETE", f"/api/queues/{consumer.vhost}/{consumer.queue_name}", None),
+        ("GET", "/api/vhosts", None),
+        ("DELETE", f"/api/vhosts/{consumer.vhost}", None),
     ]
 
 

@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from marketplace.models import AgentConnectionState, EventConsumer
+from rmq.naming import SERVICE_VHOST_METADATA
 from rmq.provisioning import CONSUMER_QUEUE_ARGUMENTS
 from tests.factories import UserFactory
 from tests.marketplace.consumers.management import (
@@ -66,7 +67,7 @@ def test_register_queue_provisions_vhost_queue_user_and_read_only_permission(
     vhost, queue, username = owner.uuid.hex, consumer.queue_name, consumer.rmq_username
     token = Token.objects.get(user=owner).key
     assert recorded_calls(broker) == [
-        ("PUT", f"/api/vhosts/{vhost}", {}),
+        ("PUT", f"/api/vhosts/{vhost}", SERVICE_VHOST_METADATA),
         (
             "PUT",
             f"/api/permissions/{vhost}/{settings.RABBITMQ_USER}",

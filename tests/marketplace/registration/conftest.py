@@ -7,7 +7,7 @@ import pytest
 import responses
 
 from tests.factories import OfferingFactory, UserFactory
-from tests.kit.broker import accept_provisioning, management_url
+from tests.kit.broker import accept_provisioning, accept_teardown
 from tests.kit.permission_matrix import World, build_agent
 
 
@@ -30,9 +30,9 @@ def world(owner, offering, user, support_user, staff_user) -> World:
 
 @pytest.fixture
 def provisioning_broker(broker: responses.RequestsMock) -> responses.RequestsMock:
-    """A management API that accepts every provisioning call."""
+    """A management API that accepts every provisioning and deletion call."""
     accept_provisioning(broker)
-    broker.add(responses.DELETE, management_url("users"), status=204)
+    accept_teardown(broker)
     return broker
 
 
