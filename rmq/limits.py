@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from rmq.client import ManagementClient
 
+# RabbitMQ 3.10 answers a vhost-limits PUT that accepts only JSON with 406 (it sends no
+# body back): the request also accepts anything else.
+_ACCEPT_ANY = {"Accept": "application/json, */*;q=0.1"}
+
 
 @dataclass(frozen=True, slots=True)
 class VhostLimits:
@@ -29,5 +33,8 @@ def compute_vhost_limits(
 
 def set_vhost_limits(client: ManagementClient, *, vhost: str, limits: VhostLimits) -> None:
     """Set (replace) both limits of an existing vhost."""
-    client.put(["vhost-limits", vhost, "max-queues"], body={"value": limits.max_queues})
-    client.put(["vhost-limits", vhost, "max-connections"], body={"value": limits.max_connections})
+    for name, value in (
+        ("max-queues", limits.max_queues),
+        ("max-connections", limits.max_connections),
+    ):
+        client.put(["vhost-limits", vhost, name], body={"value": value}, headers=_ACCEPT_ANY)
