@@ -46,14 +46,8 @@ def sent(broker: responses.RequestsMock) -> list[tuple[str | None, str | None, o
     ]
 
 
-# --- provisioning access --------------------------------------------------------------------
-
-
-def test_access_puts_the_vhost_the_services_permissions_the_user_and_its_permissions(broker):
-    # given
-    broker.add(responses.PUT, ANY_URL, status=201)
-
-    # when
+def provision_own_subscription() -> None:
+    """Provision the subscription's access with its one queue and the owner's token."""
     provision_subscription_access(
         make_client(),
         vhost=VHOST,
@@ -62,6 +56,17 @@ def test_access_puts_the_vhost_the_services_permissions_the_user_and_its_permiss
         queue_names=[QUEUE],
         limits=LIMITS,
     )
+
+
+# --- provisioning access --------------------------------------------------------------------
+
+
+def test_access_puts_the_vhost_the_services_permissions_the_user_and_its_permissions(broker):
+    # given
+    broker.add(responses.PUT, ANY_URL, status=201)
+
+    # when
+    provision_own_subscription()
 
     # then
     assert sent(broker) == [
@@ -112,14 +117,7 @@ def test_every_call_is_made_with_the_management_credentials(broker):
     broker.add(responses.PUT, ANY_URL, status=201)
 
     # when
-    provision_subscription_access(
-        make_client(),
-        vhost=VHOST,
-        username=SUBSCRIPTION,
-        password="t",
-        queue_names=[QUEUE],
-        limits=LIMITS,
-    )
+    provision_own_subscription()
 
     # then
     basic = "Basic " + b64encode(f"agentstats:{PASSWORD}".encode()).decode()
@@ -173,14 +171,7 @@ def test_a_failing_call_stops_provisioning_with_the_broker_error_and_is_not_retr
 
     # when
     with pytest.raises(error, match=message) as raised:
-        provision_subscription_access(
-            make_client(),
-            vhost=VHOST,
-            username=SUBSCRIPTION,
-            password="owner-api-token",
-            queue_names=[QUEUE],
-            limits=LIMITS,
-        )
+        provision_own_subscription()
 
     # then nothing after it was asked, the failing call went once, and no secret shows
     assert [url for _, url, _ in sent(broker)] == urls[: failing_call + 1]
