@@ -243,6 +243,14 @@ RABBITMQ_SNAPSHOT_READ_TIMEOUT = _env_float("RABBITMQ_SNAPSHOT_READ_TIMEOUT", de
 RABBITMQ_GET_RETRIES = int(_env_float("RABBITMQ_GET_RETRIES", default=1))
 # Largest management-API answer read (bytes); a larger one is a broker error, not a crash.
 RABBITMQ_MAX_RESPONSE_BYTES = int(_env_float("RABBITMQ_MAX_RESPONSE_BYTES", default=64 * 2**20))
+# Limits of each owner's vhost, set on every provisioning: max-queues is the queues its
+# subscriptions and event consumers have plus the headroom, max-connections its broker users
+# times the per-user allowance (a reconnect overlaps the old connection) plus the headroom.
+# The headroom also absorbs concurrent registrations and queues left on the broker.
+RABBITMQ_VHOST_LIMIT_HEADROOM = int(_env_float("RABBITMQ_VHOST_LIMIT_HEADROOM", default=5))
+RABBITMQ_CONNECTIONS_PER_BROKER_USER = int(
+    _env_float("RABBITMQ_CONNECTIONS_PER_BROKER_USER", default=3)
+)
 
 # /metrics: a token (Authorization: Bearer <METRICS_TOKEN>) or a client address in
 # METRICS_ALLOWED_NETWORKS (CIDRs) is required; with neither configured it answers 403.

@@ -18,7 +18,7 @@ import pika
 import requests
 
 from bench.fleet import BrokerSubscription
-from rmq.naming import build_subscription_queue_pattern
+from rmq.naming import NOTHING_PATTERN, build_queues_read_pattern
 from rmq.snapshot import QUEUE_PARAMS
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def add_broker_fleet(
 
 def _subscription_definitions(chunk: Iterable[BrokerSubscription]) -> dict[str, Any]:
     users: dict[str, dict[str, Any]] = {}
-    permissions: list[dict[str, str]] = []
+    readable: dict[tuple[str, str], list[str]] = {}
     queues: list[dict[str, Any]] = []
     for sub in chunk:
         if sub.username not in users:
@@ -106,16 +106,7 @@ def _subscription_definitions(chunk: Iterable[BrokerSubscription]) -> dict[str, 
                 "password": sub.password,
                 "tags": BENCH_TAG,
             }
-            pattern = build_subscription_queue_pattern(sub.username)
-            permissions.append(
-                {
-                    "user": sub.username,
-                    "vhost": sub.vhost,
-                    "configure": pattern,
-                    "write": pattern,
-                    "read": pattern,
-                }
-            )
+        readable.setdefault((sub.vhost, sub.username), []).append(sub.queue_name)
         queues.append(
             {
                 "name": sub.queue_name,
@@ -125,6 +116,17 @@ def _subscription_definitions(chunk: Iterable[BrokerSubscription]) -> dict[str, 
                 "arguments": {},
             }
         )
+    # As the service grants them: read exactly the user's queues, configure and write nothing.
+    permissions = [
+        {
+            "user": username,
+            "vhost": vhost,
+            "configure": NOTHING_PATTERN,
+            "write": NOTHING_PATTERN,
+            "read": build_queues_read_pattern(names),
+        }
+        for (vhost, username), names in readable.items()
+    ]
     return {"users": list(users.values()), "permissions": permissions, "queues": queues}
 
 

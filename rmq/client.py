@@ -132,9 +132,15 @@ class ManagementClient:
             response.close()
         return b"".join(chunks)
 
-    def put(self, segments: Sequence[str], *, body: Mapping[str, JSONValue]) -> None:
+    def put(
+        self,
+        segments: Sequence[str],
+        *,
+        body: Mapping[str, JSONValue],
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """PUT (create or update) a management resource; never retried."""
-        self._send("PUT", segments, body=body)
+        self._send("PUT", segments, body=body, headers=headers)
 
     def delete(self, segments: Sequence[str]) -> None:
         """DELETE a management resource; a missing one counts as deleted."""
@@ -150,6 +156,7 @@ class ManagementClient:
         allow_not_found: bool = False,
         stream: bool = False,
         timeout: tuple[float, float] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         resource = segments[0] if segments else ""
         try:
@@ -158,6 +165,7 @@ class ManagementClient:
                 self.build_url(segments),
                 params=params,
                 json=body,
+                headers=headers,
                 timeout=timeout or self.timeout,
                 stream=stream,
             )

@@ -7,6 +7,7 @@ confine a broker user to its own queues. Pure: no HTTP, no project code.
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 SUBSCRIPTION_QUEUE_PREFIX = "subscription_"
@@ -64,13 +65,17 @@ def is_subscription_queue_name(name: str) -> bool:
     return name.startswith(SUBSCRIPTION_QUEUE_PREFIX)
 
 
-def build_subscription_queue_pattern(subscription_hex: str) -> str:
-    """Return the permission regex that matches exactly one subscription's queues.
+# The permission regex that matches no resource: the default exchange is checked as
+# `amq.default`, so not even publishing through it is granted.
+NOTHING_PATTERN = "^$"
 
-    Object types are lower case words here: the broker grants no more than the service
-    declares, while parsing accepts any name the broker lists.
-    """
-    return rf"^{SUBSCRIPTION_QUEUE_PREFIX}{re.escape(subscription_hex)}_offering_{_HEX32}_[a-z_]+$"
+
+def build_queues_read_pattern(queue_names: Iterable[str]) -> str:
+    """Return the permission regex that matches exactly these queues (none: `^$`)."""
+    names = sorted(set(queue_names))
+    if not names:
+        return NOTHING_PATTERN
+    return "^(?:" + "|".join(re.escape(name) for name in names) + ")$"
 
 
 def format_consumer_queue_name(consumer_hex: str) -> str:

@@ -1,10 +1,14 @@
 """Create (idempotently) the broker side of an agent: vhost, users, permissions, queues."""
 
+from collections.abc import Sequence
+
 from rmq.client import ManagementClient
+from rmq.limits import VhostLimits, set_vhost_limits
 from rmq.naming import (
+    NOTHING_PATTERN,
     SERVICE_VHOST_METADATA,
     build_consumer_queue_pattern,
-    build_subscription_queue_pattern,
+    build_queues_read_pattern,
     format_consumer_queue_name,
 )
 
@@ -30,15 +34,29 @@ def provision_vhost(client: ManagementClient, *, vhost: str) -> None:
 
 
 def provision_subscription_access(
-    client: ManagementClient, *, vhost: str, username: str, password: str
+    client: ManagementClient,
+    *,
+    vhost: str,
+    username: str,
+    password: str,
+    queue_names: Sequence[str],
+    limits: VhostLimits,
 ) -> None:
-    """Ensure the vhost, the subscription's user and its queue-only permissions exist."""
+    """Ensure the vhost with its limits, the subscription's user and its permission exist.
+
+    The user may configure and write nothing and read exactly `queue_names` (the queues the
+    service declares for it): it cannot declare, bind or publish.
+    """
     provision_vhost(client, vhost=vhost)
+    set_vhost_limits(client, vhost=vhost, limits=limits)
     client.put(["users", username], body={"password": password, "tags": ""})
-    pattern = build_subscription_queue_pattern(username)
     client.put(
         ["permissions", vhost, username],
-        body={"configure": pattern, "write": pattern, "read": pattern},
+        body={
+            "configure": NOTHING_PATTERN,
+            "write": NOTHING_PATTERN,
+            "read": build_queues_read_pattern(queue_names),
+        },
     )
 
 
@@ -55,7 +73,13 @@ def delete_subscription_user(client: ManagementClient, *, username: str) -> None
 
 
 def provision_consumer(
-    client: ManagementClient, *, vhost: str, username: str, password: str, consumer_hex: str
+    client: ManagementClient,
+    *,
+    vhost: str,
+    username: str,
+    password: str,
+    consumer_hex: str,
+    limits: VhostLimits,
 ) -> None:
     """Ensure an event consumer's vhost, queue, user and read-only permission exist.
 
@@ -65,6 +89,7 @@ def provision_consumer(
     """
     queue = format_consumer_queue_name(consumer_hex)
     provision_vhost(client, vhost=vhost)
+    set_vhost_limits(client, vhost=vhost, limits=limits)
     client.put(
         ["queues", vhost, queue],
         body={"durable": True, "auto_delete": False, "arguments": CONSUMER_QUEUE_ARGUMENTS},

@@ -20,6 +20,7 @@ from marketplace.access import find_identity_right
 from marketplace.models import AgentIdentity, EventConsumer
 from marketplace.names import AuthKind, AuthorizedVia
 from marketplace.registration.teardown import lock_vhost_owners, remove_unused_vhosts
+from marketplace.registration.vhost_limits import build_owner_vhost_limits
 from rmq.client import ManagementClient
 from rmq.provisioning import deprovision_consumer, provision_consumer
 
@@ -99,6 +100,7 @@ def register_event_consumer(
             username=consumer.rmq_username,
             password=Token.objects.get_or_create(user=caller.user)[0].key,
             consumer_hex=consumer.uuid.hex,
+            limits=build_owner_vhost_limits(caller.user),
         )
     return consumer, created
 

@@ -34,7 +34,9 @@ from marketplace.registration.teardown import (
     remove_subscriptions_from_broker,
     remove_unused_vhosts,
 )
+from marketplace.registration.vhost_limits import build_owner_vhost_limits
 from rmq.client import ManagementClient
+from rmq.naming import format_queue_name
 from rmq.provisioning import declare_subscription_queue, provision_subscription_access
 
 
@@ -211,13 +213,31 @@ def register_event_subscription(
                 source_ip=source_ip,
             )
         lock_vhost_owners([subscription.user_id])
-        provision_subscription_access(
-            broker,
-            vhost=subscription.user.uuid.hex,
-            username=subscription.uuid.hex,
-            password=Token.objects.get_or_create(user=subscription.user)[0].key,
-        )
+        _provision_subscription(subscription, broker=broker)
     return subscription, created
+
+
+def _provision_subscription(subscription: EventSubscription, *, broker: ManagementClient) -> None:
+    """Provision the owner's vhost limits and the subscription's user, which may read
+    exactly the queues its rows name (reset whenever a queue is added)."""
+    queue_names = [
+        format_queue_name(
+            subscription_hex=subscription.uuid.hex,
+            offering_hex=offering_uuid.hex,
+            object_type=object_type,
+        )
+        for offering_uuid, object_type in subscription.queues.values_list(
+            "offering__uuid", "object_type"
+        )
+    ]
+    provision_subscription_access(
+        broker,
+        vhost=subscription.user.uuid.hex,
+        username=subscription.uuid.hex,
+        password=Token.objects.get_or_create(user=subscription.user)[0].key,
+        queue_names=queue_names,
+        limits=build_owner_vhost_limits(subscription.user),
+    )
 
 
 def create_subscription_queue(
@@ -227,12 +247,17 @@ def create_subscription_queue(
     object_type: str,
     broker: ManagementClient,
 ) -> tuple[EventSubscriptionQueue, bool]:
-    """Get or create the subscription's queue row and declare the durable queue."""
+    """Get or create the subscription's queue row and declare the durable queue.
+
+    The owner's vhost limits (counting this queue) and the user's read permission (naming
+    it) are provisioned first; the service declares the queue, the agent only reads it.
+    """
     with transaction.atomic():
         EventSubscription.objects.select_for_update().filter(pk=subscription.pk).first()
         queue, created = EventSubscriptionQueue.objects.select_related(
             "event_subscription__user", "offering"
         ).get_or_create(event_subscription=subscription, offering=offering, object_type=object_type)
+        _provision_subscription(queue.event_subscription, broker=broker)
         declare_subscription_queue(broker, vhost=queue.vhost, name=queue.queue_name)
     return queue, created
 

@@ -205,20 +205,21 @@ def _index_connections(
 @dataclass(frozen=True, slots=True)
 class _QueueIndex:
     by_name: dict[tuple[str, str], BrokerQueue]
-    by_subscription: dict[tuple[str, str], list[str]]
+    # Broker queues named after a subscription: (vhost, subscription hex, offering hex).
+    by_subscription: dict[tuple[str, str, str], list[str]]
     # Object type of every subscription queue's name on the broker (parsed once).
     object_types: dict[str, str]
 
 
 def _index_queues(queues: Iterable[BrokerQueue]) -> _QueueIndex:
     by_name: dict[tuple[str, str], BrokerQueue] = {}
-    by_subscription: dict[tuple[str, str], list[str]] = {}
+    by_subscription: dict[tuple[str, str, str], list[str]] = {}
     object_types: dict[str, str] = {}
     for queue in queues:
         by_name[(queue.vhost, queue.name)] = queue
         parsed = parse_queue_name(queue.name)
         if parsed is not None:
-            key = (queue.vhost, parsed.subscription_hex)
+            key = (queue.vhost, parsed.subscription_hex, parsed.offering_hex)
             by_subscription.setdefault(key, []).append(queue.name)
             object_types[queue.name] = parsed.object_type
     return _QueueIndex(by_name=by_name, by_subscription=by_subscription, object_types=object_types)
@@ -235,7 +236,9 @@ def _build_agent_status(
         _build_subscription_status(sub, connections.get(key, ()))
         for sub, key in zip(row.subscriptions, keys, strict=True)
     )
-    legacy_queues = _collect_agent_queues(row.subscriptions, keys, queues)
+    legacy_queues = _collect_agent_queues(
+        row.subscriptions, keys, queues, offering_hex=row.offering_uuid.hex
+    )
     is_connected = any(sub.rmq_connection.connected for sub in subscriptions)
     consumer = row.consumer
     if consumer is None:
@@ -346,13 +349,19 @@ def _collect_agent_queues(
     subscriptions: Sequence[SubscriptionRow],
     keys: Sequence[tuple[str, str]],
     queues: _QueueIndex,
+    *,
+    offering_hex: str,
 ) -> list[QueueStatus]:
     """The agent's queues: its rows' queues (flagged when missing) and any other broker
-    queue named after one of its subscriptions."""
+    queue named after one of its subscriptions for the agent's own offering.
+
+    A broker queue naming another offering is not the agent's: whoever declared it, it
+    would otherwise show in this agent's rows and in the summary.
+    """
     result: dict[tuple[str, str], QueueStatus] = {}
-    for sub, key in zip(subscriptions, keys, strict=True):
+    for sub, (vhost, subscription_hex) in zip(subscriptions, keys, strict=True):
         names = set(sub.queue_names)
-        names.update(queues.by_subscription.get(key, ()))
+        names.update(queues.by_subscription.get((vhost, subscription_hex, offering_hex), ()))
         for name in sorted(names):
             broker_queue = queues.by_name.get((sub.vhost, name))
             object_type = queues.object_types.get(name) if broker_queue else None

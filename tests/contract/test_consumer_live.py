@@ -18,6 +18,7 @@ from rest_framework.authtoken.models import Token
 from marketplace.envelope.observer import ConnectionObserver
 from marketplace.envelope.selectors import build_connection_envelope
 from marketplace.models import AgentConnectionEvent, EventConsumer, ObserverStatus
+from marketplace.registration.vhost_limits import build_owner_vhost_limits
 from rmq.client import ManagementClient
 from rmq.provisioning import provision_consumer
 from tests.factories import (
@@ -51,6 +52,7 @@ def provision(consumer: EventConsumer) -> str:
         username=consumer.rmq_username,
         password=password,
         consumer_hex=consumer.uuid.hex,
+        limits=build_owner_vhost_limits(consumer.user),
     )
     return password
 

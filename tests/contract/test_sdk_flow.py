@@ -14,7 +14,7 @@ import stomp
 from rest_framework.authtoken.models import Token
 
 from marketplace.models import AgentIdentity, EventSubscription, EventSubscriptionQueue
-from rmq.naming import build_subscription_queue_pattern
+from rmq.naming import build_queues_read_pattern
 from tests.factories import CustomerFactory, OfferingFactory, UserFactory
 from tests.kit.polling import wait_until
 from tests.kit.real_broker import management_get, publish
@@ -98,14 +98,14 @@ def test_sdk_registration_flow_provisions_broker_and_delivers_over_web_stomp(
     assert result["queue_name"] == queue_name
     assert result["queue_vhost"] == vhost
 
-    # and the broker has the vhost, the user, queue-only permissions and a durable queue
+    # and the broker has the vhost, the user, read-only access to its queue, a durable queue
     assert management_get(f"vhosts/{vhost}").status_code == 200
     broker_user = management_get(f"users/{subscription_hex}")
     assert broker_user.status_code == 200
     assert broker_user.json()["tags"] in ("", [])
     permissions = management_get(f"permissions/{vhost}/{subscription_hex}").json()
-    pattern = build_subscription_queue_pattern(subscription_hex)
-    assert permissions["configure"] == permissions["write"] == permissions["read"] == pattern
+    assert permissions["configure"] == permissions["write"] == "^$"
+    assert permissions["read"] == build_queues_read_pattern([queue_name])
     queue = management_get(f"queues/{vhost}/{queue_name}").json()
     assert queue["durable"] is True
     assert queue["auto_delete"] is False

@@ -71,8 +71,9 @@ def management_url(resource: str, *, base: str = MANAGEMENT) -> re.Pattern[str]:
 
 
 def accept_provisioning(broker: responses.RequestsMock) -> None:
-    """Accept every PUT that provisions a subscription: vhost, permissions, user, queue."""
-    for resource in ("vhosts", "permissions", "users", "queues"):
+    """Accept every PUT that provisions a subscription: vhost, limits, permissions, user,
+    queue."""
+    for resource in ("vhosts", "vhost-limits", "permissions", "users", "queues"):
         broker.add(responses.PUT, management_url(resource), status=201)
 
 

@@ -1,12 +1,9 @@
 """Subscription queue names: formatted, parsed and confined by one module."""
 
-import re
-
 import pytest
 
 from rmq.naming import (
     SubscriptionQueueName,
-    build_subscription_queue_pattern,
     format_queue_name,
     is_subscription_queue_name,
     parse_queue_name,
@@ -59,22 +56,3 @@ def test_a_name_with_the_subscription_prefix_counts_as_a_subscription_queue():
     assert is_subscription_queue_name(f"subscription_{SUBSCRIPTION}_offering_{OFFERING}_order")
     assert is_subscription_queue_name("subscription_garbled")
     assert not is_subscription_queue_name("consumer_18b4ecbe541b46b38c9e129f3485911f")
-
-
-def test_the_permission_pattern_matches_the_subscriptions_own_queues_only():
-    # Given the broker permission of one subscription's user
-    pattern = re.compile(build_subscription_queue_pattern(SUBSCRIPTION))
-
-    # Then it grants every queue of that subscription, on any offering
-    for object_type in ("order", "resource", "user_role"):
-        own = format_queue_name(
-            subscription_hex=SUBSCRIPTION, offering_hex=OFFERING, object_type=object_type
-        )
-        assert pattern.fullmatch(own)
-    # And no queue of another subscription, nor anything else
-    other = format_queue_name(
-        subscription_hex=OTHER_SUBSCRIPTION, offering_hex=OFFERING, object_type="order"
-    )
-    assert not pattern.search(other)
-    assert not pattern.search(f"subscription_{SUBSCRIPTION}_offering_{OFFERING}_order.x")
-    assert not pattern.search("amq.default")

@@ -11,9 +11,9 @@ import responses
 
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerResponseError, BrokerUnavailable
+from rmq.limits import VhostLimits
 from rmq.naming import SERVICE_VHOST_METADATA
 from rmq.provisioning import (
-    build_subscription_queue_pattern,
     declare_subscription_queue,
     delete_subscription_user,
     provision_subscription_access,
@@ -26,6 +26,7 @@ SUBSCRIPTION = "0233d0c94a9544c0bca9b1709dc3c24d"
 OFFERING = "012013ecc2e84a3c90e2d616541c82fb"
 QUEUE = f"subscription_{SUBSCRIPTION}_offering_{OFFERING}_order"
 ANY_URL = re.compile(rf"{re.escape(BASE)}/api/.*")
+LIMITS = VhostLimits(max_queues=6, max_connections=8)
 
 
 def make_client(*, user: str = "agentstats") -> ManagementClient:
@@ -46,46 +47,16 @@ def sent(broker: responses.RequestsMock) -> list[tuple[str | None, str | None, o
     ]
 
 
-# --- the permission pattern -----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "queue_name",
-    [
-        QUEUE,
-        f"subscription_{SUBSCRIPTION}_offering_{OFFERING}_resource",
-        f"subscription_{SUBSCRIPTION}_offering_{OFFERING}_user_role",
-    ],
-)
-def test_the_pattern_matches_every_queue_of_the_subscription(queue_name):
-    assert re.fullmatch(build_subscription_queue_pattern(SUBSCRIPTION), queue_name)
-
-
-@pytest.mark.parametrize(
-    "queue_name",
-    [
-        pytest.param(f"subscription_{'1' * 32}_offering_{OFFERING}_order", id="other-subscription"),
-        pytest.param(f"subscription_{SUBSCRIPTION}_offering_{OFFERING[:-1]}_order", id="short"),
-        pytest.param(f"subscription_{SUBSCRIPTION}_offering_{OFFERING.upper()}_order", id="upper"),
-        pytest.param(f"subscription_{SUBSCRIPTION}_offering_{OFFERING}_Order", id="type-case"),
-        pytest.param(f"subscription_{SUBSCRIPTION}_offering_{OFFERING}_", id="no-type"),
-        pytest.param(f"x{QUEUE}", id="prefixed"),
-        pytest.param(f"{QUEUE}.dlq", id="suffixed"),
-        pytest.param("amq.gen-JzTY20BRgKO-HjmUJj0wLg", id="server-named"),
-    ],
-)
-def test_the_pattern_matches_nothing_else(queue_name):
-    assert re.search(build_subscription_queue_pattern(SUBSCRIPTION), queue_name) is None
-
-
-def test_the_pattern_takes_the_subscription_name_literally():
-    # given a name with a regex metacharacter
-    pattern = build_subscription_queue_pattern("ab.cd")
-
-    # then it matches only itself, not any character in its place
-    assert re.fullmatch(pattern, f"subscription_ab.cd_offering_{OFFERING}_order")
-    assert re.fullmatch(pattern, f"subscription_abXcd_offering_{OFFERING}_order") is None
-    assert pattern == r"^subscription_ab\.cd_offering_[0-9a-f]{32}_[a-z_]+$"
+def provision_own_subscription() -> None:
+    """Provision the subscription's access with its one queue and the owner's token."""
+    provision_subscription_access(
+        make_client(),
+        vhost=VHOST,
+        username=SUBSCRIPTION,
+        password="owner-api-token",
+        queue_names=[QUEUE],
+        limits=LIMITS,
+    )
 
 
 # --- provisioning access --------------------------------------------------------------------
@@ -96,12 +67,9 @@ def test_access_puts_the_vhost_the_services_permissions_the_user_and_its_permiss
     broker.add(responses.PUT, ANY_URL, status=201)
 
     # when
-    provision_subscription_access(
-        make_client(), vhost=VHOST, username=SUBSCRIPTION, password="owner-api-token"
-    )
+    provision_own_subscription()
 
     # then
-    pattern = build_subscription_queue_pattern(SUBSCRIPTION)
     assert sent(broker) == [
         ("PUT", f"{BASE}/api/vhosts/{VHOST}", SERVICE_VHOST_METADATA),
         (
@@ -109,11 +77,13 @@ def test_access_puts_the_vhost_the_services_permissions_the_user_and_its_permiss
             f"{BASE}/api/permissions/{VHOST}/agentstats",
             {"configure": ".*", "write": ".*", "read": ".*"},
         ),
+        ("PUT", f"{BASE}/api/vhost-limits/{VHOST}/max-queues", {"value": 6}),
+        ("PUT", f"{BASE}/api/vhost-limits/{VHOST}/max-connections", {"value": 8}),
         ("PUT", f"{BASE}/api/users/{SUBSCRIPTION}", {"password": "owner-api-token", "tags": ""}),
         (
             "PUT",
             f"{BASE}/api/permissions/{VHOST}/{SUBSCRIPTION}",
-            {"configure": pattern, "write": pattern, "read": pattern},
+            {"configure": "^$", "write": "^$", "read": f"^(?:{QUEUE})$"},
         ),
     ]
 
@@ -124,13 +94,20 @@ def test_access_encodes_every_path_segment(broker):
 
     # when
     provision_subscription_access(
-        make_client(user="ops@agent stats"), vhost="/", username="sub/1", password="p"
+        make_client(user="ops@agent stats"),
+        vhost="/",
+        username="sub/1",
+        password="p",
+        queue_names=[],
+        limits=LIMITS,
     )
 
     # then
     assert [url for _, url, _ in sent(broker)] == [
         f"{BASE}/api/vhosts/%2F",
         f"{BASE}/api/permissions/%2F/ops%40agent%20stats",
+        f"{BASE}/api/vhost-limits/%2F/max-queues",
+        f"{BASE}/api/vhost-limits/%2F/max-connections",
         f"{BASE}/api/users/sub%2F1",
         f"{BASE}/api/permissions/%2F/sub%2F1",
     ]
@@ -141,14 +118,14 @@ def test_every_call_is_made_with_the_management_credentials(broker):
     broker.add(responses.PUT, ANY_URL, status=201)
 
     # when
-    provision_subscription_access(make_client(), vhost=VHOST, username=SUBSCRIPTION, password="t")
+    provision_own_subscription()
 
     # then
     basic = "Basic " + b64encode(f"agentstats:{PASSWORD}".encode()).decode()
-    assert [call.request.headers["Authorization"] for call in broker.calls] == [basic] * 4
+    assert [call.request.headers["Authorization"] for call in broker.calls] == [basic] * 6
     assert [call.request.headers["Content-Type"] for call in broker.calls] == [
         "application/json"
-    ] * 4
+    ] * 6
 
 
 @pytest.mark.parametrize(
@@ -156,21 +133,21 @@ def test_every_call_is_made_with_the_management_credentials(broker):
     [
         pytest.param(0, {"status": 503}, BrokerUnavailable, "failed with HTTP 503", id="vhost-503"),
         pytest.param(
-            2,
+            4,
             {"status": 401, "json": {"error": "not_authorized"}},
             BrokerUnavailable,
             "rejected the configured credentials",
             id="user-401",
         ),
         pytest.param(
-            2,
+            4,
             {"body": requests.ConnectionError("refused")},
             BrokerUnavailable,
             "unreachable",
             id="user-refused",
         ),
         pytest.param(
-            3,
+            5,
             {"status": 400, "json": {"error": "bad_request"}},
             BrokerResponseError,
             "answered HTTP 400",
@@ -185,6 +162,8 @@ def test_a_failing_call_stops_provisioning_with_the_broker_error_and_is_not_retr
     urls = [
         f"{BASE}/api/vhosts/{VHOST}",
         f"{BASE}/api/permissions/{VHOST}/agentstats",
+        f"{BASE}/api/vhost-limits/{VHOST}/max-queues",
+        f"{BASE}/api/vhost-limits/{VHOST}/max-connections",
         f"{BASE}/api/users/{SUBSCRIPTION}",
         f"{BASE}/api/permissions/{VHOST}/{SUBSCRIPTION}",
     ]
@@ -193,9 +172,7 @@ def test_a_failing_call_stops_provisioning_with_the_broker_error_and_is_not_retr
 
     # when
     with pytest.raises(error, match=message) as raised:
-        provision_subscription_access(
-            make_client(), vhost=VHOST, username=SUBSCRIPTION, password="owner-api-token"
-        )
+        provision_own_subscription()
 
     # then nothing after it was asked, the failing call went once, and no secret shows
     assert [url for _, url, _ in sent(broker)] == urls[: failing_call + 1]

@@ -66,12 +66,20 @@ def test_register_queue_provisions_vhost_queue_user_and_read_only_permission(
     consumer = EventConsumer.objects.get()
     vhost, queue, username = owner.uuid.hex, consumer.queue_name, consumer.rmq_username
     token = Token.objects.get(user=owner).key
+    headroom = settings.RABBITMQ_VHOST_LIMIT_HEADROOM
     assert recorded_calls(broker) == [
         ("PUT", f"/api/vhosts/{vhost}", SERVICE_VHOST_METADATA),
         (
             "PUT",
             f"/api/permissions/{vhost}/{settings.RABBITMQ_USER}",
             {"configure": ".*", "write": ".*", "read": ".*"},
+        ),
+        # its own queue and one broker user, plus the headroom, before the queue is declared
+        ("PUT", f"/api/vhost-limits/{vhost}/max-queues", {"value": 1 + headroom}),
+        (
+            "PUT",
+            f"/api/vhost-limits/{vhost}/max-connections",
+            {"value": settings.RABBITMQ_CONNECTIONS_PER_BROKER_USER + headroom},
         ),
         (
             "PUT",
@@ -95,7 +103,7 @@ def test_register_queue_provisions_vhost_queue_user_and_read_only_permission(
             {"configure": "^$", "write": "^$", "read": f"^consumer_{consumer.uuid.hex}$"},
         ),
     ]
-    assert recorded_calls(broker)[2][2]["arguments"] == CONSUMER_QUEUE_ARGUMENTS
+    assert recorded_calls(broker)[4][2]["arguments"] == CONSUMER_QUEUE_ARGUMENTS
 
 
 def test_repeat_register_queue_by_the_owner_answers_200_and_provisions_everything_again(

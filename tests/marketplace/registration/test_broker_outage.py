@@ -64,6 +64,8 @@ def test_create_queue_fails_with_503_and_writes_nothing_when_broker_fails(
     # given
     subscription = EventSubscriptionFactory(agent_identity=identity)
     broker.add(responses.PUT, management_url("queues"), **failure())
+    for resource in ("vhosts", "vhost-limits", "permissions", "users"):
+        broker.add(responses.PUT, management_url(resource), status=201)
     url = subscription_url(subscription, "create_queue/")
     body = {"offering_uuid": offering.uuid.hex, "object_type": "order"}
 
@@ -88,7 +90,8 @@ def test_create_queue_fails_with_503_and_writes_nothing_when_broker_fails(
         offering,
         "order",
     )
-    assert broker.calls[0].request.url.endswith(f"/api/queues/{owner.uuid.hex}/{expected_name}")
+    # the queue is declared last, after the vhost limits and the user's permission
+    assert broker.calls[-1].request.url.endswith(f"/api/queues/{owner.uuid.hex}/{expected_name}")
 
 
 def test_delete_event_subscription_keeps_the_row_when_broker_fails(

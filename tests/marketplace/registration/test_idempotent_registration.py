@@ -87,7 +87,7 @@ def test_registering_the_same_event_subscription_twice_keeps_one_subscription(
     assert repeated.json()["uuid"] == created.json()["uuid"]
     assert EventSubscription.objects.count() == 1
     # the broker side is provisioned again on every call, so a reset broker converges
-    assert [call.request.method for call in broker.calls] == ["PUT"] * 8
+    assert [call.request.method for call in broker.calls] == ["PUT"] * 12
 
 
 def test_registering_event_subscriptions_for_two_object_types_makes_two(

@@ -2,8 +2,6 @@
 subscriptions and sees only its own queues, whether the database, the broker or both
 know them."""
 
-from uuid import UUID
-
 import pytest
 
 from marketplace.stats.merge import QueueStatus, build_connection_report
@@ -158,9 +156,9 @@ def test_database_queue_in_another_vhost_on_the_broker_counts_as_missing():
 
 
 def test_broker_queue_named_after_a_subscription_but_absent_from_the_database_is_included():
-    # given: the database knows no queue of the subscription
+    # given: the database knows no queue of the subscription for the agent's offering
     sub = make_subscription_row()
-    name = make_queue_name(sub.uuid, "user_role", offering=UUID("ffd0c2a1b3e44f5f8a9b0c1d2e3f4a5b"))
+    name = make_queue_name(sub.uuid, "user_role")
 
     # when
     report = build_connection_report(
