@@ -16,7 +16,7 @@ from marketplace.models.connections import (
     AgentConnectionState,
     ObserverStatus,
 )
-from marketplace.models.consumers import EventConsumer
+from marketplace.models.consumers import BrokerUserRemoval, EventConsumer
 from marketplace.models.logs import AgentLog
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "AgentLog",
     "AgentProcessor",
     "AgentService",
+    "BrokerUserRemoval",
     "Customer",
     "EventConsumer",
     "EventSubscription",

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from agentstats.errors import Conflict, InvalidInput
 from agentstats.models import User
@@ -27,6 +26,11 @@ from marketplace.models import (
     Offering,
 )
 from marketplace.names import AgentServiceState
+from marketplace.registration.broker_credentials import (
+    is_entitled_to_broker_credential,
+    issue_broker_password,
+    require_broker_owner,
+)
 from marketplace.registration.consumers import remove_consumer_from_broker
 from rmq.client import ManagementClient
 from rmq.provisioning import (
@@ -186,9 +190,13 @@ def register_event_subscription(
 ) -> tuple[EventSubscription, bool]:
     """Get or create the agent's subscription for one object type, with its broker user.
 
-    The broker side (vhost, user, permissions) is provisioned on every call so that a
-    broker that lost its state converges on the next registration.
+    Only a current owner of the agent's customer may call it (else a 400: its token would
+    become the broker password). A subscription whose owner is no longer entitled is
+    deleted (with its broker user) and a new one is made for the caller. The broker side
+    (vhost, user, permissions) is provisioned on every call so that a broker that lost
+    its state converges on the next registration.
     """
+    require_broker_owner(owner, identity)
     with transaction.atomic():
         AgentIdentity.objects.select_for_update().filter(pk=identity.pk).first()
         subscription = next(
@@ -199,6 +207,11 @@ def register_event_subscription(
             ),
             None,
         )
+        if subscription is not None and not is_entitled_to_broker_credential(
+            subscription.user, identity
+        ):
+            delete_event_subscription(subscription, broker=broker)
+            subscription = None
         created = subscription is None
         if subscription is None:
             subscription = EventSubscription.objects.create(
@@ -208,11 +221,15 @@ def register_event_subscription(
                 description=description,
                 source_ip=source_ip,
             )
+        password, digest = issue_broker_password(subscription.user)
+        if subscription.broker_credential_digest != digest:
+            subscription.broker_credential_digest = digest
+            subscription.save(update_fields=["broker_credential_digest", "modified"])
         provision_subscription_access(
             broker,
             vhost=subscription.user.uuid.hex,
             username=subscription.uuid.hex,
-            password=Token.objects.get_or_create(user=subscription.user)[0].key,
+            password=password,
         )
     return subscription, created
 
