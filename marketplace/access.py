@@ -17,6 +17,7 @@ from marketplace.models import (
     AgentLog,
     AgentProcessor,
     AgentService,
+    Customer,
     EventSubscription,
     EventSubscriptionQueue,
     Offering,
@@ -82,7 +83,7 @@ def list_visible_subscription_queues(user: User) -> QuerySet[EventSubscriptionQu
 
 def can_manage_offering_agents(user: User, offering: Offering) -> bool:
     """Staff and the owners of the offering's customer manage its agents."""
-    return bool(user.is_staff) or offering.customer.owners.filter(pk=user.pk).exists()
+    return bool(user.is_staff) or is_customer_owner(user, offering)
 
 
 def can_register_identity(user: User, offering: Offering, *, name: str) -> bool:
@@ -92,8 +93,10 @@ def can_register_identity(user: User, offering: Offering, *, name: str) -> bool:
 
 
 def is_customer_owner(user: User, offering: Offering) -> bool:
-    """Whether the user owns the offering's customer now (staff or not)."""
-    return offering.customer.owners.filter(pk=user.pk).exists()
+    """Whether the user owns the offering's customer now (staff or not); one query."""
+    return Customer.owners.through.objects.filter(
+        customer_id=offering.customer_id, user_id=user.pk
+    ).exists()
 
 
 def can_manage_identity(user: User, identity: AgentIdentity) -> bool:

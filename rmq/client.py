@@ -136,9 +136,9 @@ class ManagementClient:
         """PUT (create or update) a management resource; never retried."""
         self._send("PUT", segments, body=body)
 
-    def delete(self, segments: Sequence[str], *, headers: Mapping[str, str] | None = None) -> None:
+    def delete(self, segments: Sequence[str]) -> None:
         """DELETE a management resource; a missing one counts as deleted."""
-        self._send("DELETE", segments, allow_not_found=True, headers=headers)
+        self._send("DELETE", segments, allow_not_found=True)
 
     def _send(
         self,
@@ -150,7 +150,6 @@ class ManagementClient:
         allow_not_found: bool = False,
         stream: bool = False,
         timeout: tuple[float, float] | None = None,
-        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         resource = segments[0] if segments else ""
         try:
@@ -161,7 +160,6 @@ class ManagementClient:
                 json=body,
                 timeout=timeout or self.timeout,
                 stream=stream,
-                headers=dict(headers) if headers else None,
             )
         except requests.Timeout as exc:
             logger.warning("broker management API timed out: %s %s", method, resource)

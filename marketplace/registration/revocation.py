@@ -9,8 +9,8 @@ owner's API token. For each, the first that applies:
 - its owner has no API token any more: the broker user is deleted (its connections close
   with it) and the row marked revoked; re-registering provisions it again;
 - its owner's token is not the one the row was provisioned with (the stored digest
-  differs): the broker password becomes the current token and the user's open
-  connections are closed, so the old token works nowhere.
+  differs): the broker user is deleted, which closes its open connections, and
+  provisioned again with the current token, so the old token works nowhere.
 
 Broker users whose rows went with a deleted owner are removed from the pending list
 written at that deletion. An unavailable broker stops the run: what is left is done by
@@ -32,33 +32,23 @@ from marketplace.registration.broker_credentials import REVOKED_DIGEST, digest_t
 from marketplace.registration.consumers import delete_event_consumer
 from marketplace.registration.services import delete_event_subscription
 from rmq.client import ManagementClient
-from rmq.credentials import (
-    UserConnections,
-    close_user_connections,
-    list_user_connections,
-    set_user_password,
-)
 from rmq.exceptions import BrokerError, BrokerUnavailable
-from rmq.provisioning import delete_broker_user, deprovision_consumer
+from rmq.provisioning import (
+    delete_broker_user,
+    deprovision_consumer,
+    provision_consumer,
+    provision_subscription_access,
+)
 
 logger = logging.getLogger(__name__)
 
-OUTCOMES = ("deleted", "revoked", "rotated", "connections_closed", "removed", "failed")
+OUTCOMES = ("deleted", "revoked", "rotated", "removed", "failed")
 
 
 @dataclass
 class _Run:
     broker: ManagementClient
     counts: Counter[str]
-    connections: UserConnections | None = None
-
-    def close_connections(self, username: str) -> None:
-        if self.connections is None:
-            self.connections = list_user_connections(self.broker)
-        closed = close_user_connections(
-            self.broker, username=username, connections=self.connections
-        )
-        self.counts["connections_closed"] += closed
 
 
 def run_revoke_broker_credentials(*, now: datetime) -> dict[str, int]:
@@ -134,7 +124,18 @@ def _judge_subscription(subscription: EventSubscription, *, run: _Run) -> None:
         delete_event_subscription(subscription, broker=run.broker)
         run.counts["deleted"] += 1
         return
-    _converge_password(subscription, username=subscription.uuid.hex, run=run)
+
+    def reprovision(password: str) -> None:
+        provision_subscription_access(
+            run.broker,
+            vhost=subscription.user.uuid.hex,
+            username=subscription.uuid.hex,
+            password=password,
+        )
+
+    _converge_password(
+        subscription, username=subscription.uuid.hex, reprovision=reprovision, run=run
+    )
 
 
 def _judge_consumer(consumer: EventConsumer, *, run: _Run) -> None:
@@ -142,14 +143,34 @@ def _judge_consumer(consumer: EventConsumer, *, run: _Run) -> None:
         delete_event_consumer(consumer, broker=run.broker)
         run.counts["deleted"] += 1
         return
-    _converge_password(consumer, username=consumer.rmq_username, run=run)
+
+    def reprovision(password: str) -> None:
+        provision_consumer(
+            run.broker,
+            vhost=consumer.vhost,
+            username=consumer.rmq_username,
+            password=password,
+            consumer_hex=consumer.uuid.hex,
+        )
+
+    _converge_password(consumer, username=consumer.rmq_username, reprovision=reprovision, run=run)
 
 
-def _converge_password(row: EventSubscription | EventConsumer, *, username: str, run: _Run) -> None:
+def _converge_password(
+    row: EventSubscription | EventConsumer,
+    *,
+    username: str,
+    reprovision: Callable[[str], None],
+    run: _Run,
+) -> None:
     """Make the broker password the owner's current token, or remove the user without one.
 
-    A row marked revoked waits for its re-registration; a row without a digest (made
-    before digests were stored) is converged once, as if rotated.
+    A rotated token deletes the broker user and provisions it again with the new token:
+    deleting closes every connection of the user at once, while the management API lists
+    a new connection only seconds later, so closing the listed ones would miss a
+    connection opened just before (and changing a password closes none). A row marked
+    revoked waits for its re-registration; a row without a digest (made before digests
+    were stored) is converged once, as if rotated.
     """
     if row.broker_credential_digest == REVOKED_DIGEST:
         return
@@ -162,8 +183,8 @@ def _converge_password(row: EventSubscription | EventConsumer, *, username: str,
     current = digest_token_key(key)
     if current == row.broker_credential_digest:
         return
-    set_user_password(run.broker, username=username, password=key)
-    run.close_connections(username)
+    delete_broker_user(run.broker, username=username)
+    reprovision(key)
     _store_digest(row, current)
     run.counts["rotated"] += 1
 

@@ -229,9 +229,10 @@ def test_a_batch_is_one_insert_in_a_fixed_number_of_queries(
     # then one INSERT stores them all, in the same number of queries whatever the size
     assert response.status_code == 201
     assert len(inserts_into_agent_log(queries)) == 1
-    # token, visible agents, managed agents, the insert; then the agent is noted as seen
+    # token, visible agents, managed agents, the insert; whether the caller owns the agent's
+    # customer now (only a current owner is the agent); then the agent is noted as seen
     # (its connection state row, created once in a savepoint, and last_seen): 5 more
-    assert len(queries) == 9
+    assert len(queries) == 10
     assert AgentLog.objects.count() == size
 
 

@@ -13,7 +13,7 @@ from marketplace.models import BrokerUserRemoval, EventConsumer, EventSubscripti
 from marketplace.registration.broker_credentials import digest_token_key
 from marketplace.registration.revocation import run_revoke_broker_credentials
 from tests.factories import UserFactory
-from tests.kit.broker import CONNECTIONS_URL, management_url
+from tests.kit.broker import accept_provisioning, management_url
 from tests.kit.revocation import (
     deactivate,
     provisioned_consumer,
@@ -25,10 +25,9 @@ from tests.kit.revocation import (
 
 @pytest.fixture
 def obeying_broker(broker):
-    for method in (responses.PUT, responses.DELETE):
-        for resource in ("users", "queues", "connections"):
-            broker.add(method, management_url(resource), status=204)
-    broker.add(responses.GET, CONNECTIONS_URL, json=[])
+    accept_provisioning(broker)
+    for resource in ("users", "queues"):
+        broker.add(responses.DELETE, management_url(resource), status=204)
     return broker
 
 
@@ -48,9 +47,9 @@ def test_rotating_a_token_moves_the_broker_password_at_commit(
     with django_capture_on_commit_callbacks(execute=True):
         new_key = rotate_token(owner)
 
-    # then the broker password is the new token and the user's connections were listed
+    # then the broker user was deleted (closing its connections) and made with the new token
+    assert paths(obeying_broker)[0] == ("DELETE", f"/api/users/{consumer.rmq_username}")
     assert ("PUT", f"/api/users/{consumer.rmq_username}") in paths(obeying_broker)
-    assert ("GET", "/api/connections") in paths(obeying_broker)
     consumer.refresh_from_db()
     assert consumer.broker_credential_digest == digest_token_key(new_key)
 
@@ -124,7 +123,7 @@ def test_a_broker_down_at_commit_is_logged_without_secrets_and_the_sweep_revokes
     # given a consumer, and a broker that is down
     consumer = provisioned_consumer(identity, owner)
     old_key = token_key(owner)
-    broker.add(responses.PUT, management_url("users"), status=503)
+    broker.add(responses.DELETE, management_url("users"), status=503)
     caplog.set_level(logging.DEBUG)
 
     # when the token is rotated
@@ -139,8 +138,8 @@ def test_a_broker_down_at_commit_is_logged_without_secrets_and_the_sweep_revokes
     assert new_key not in caplog.text
 
     # when the broker is back and the sweep runs
-    broker.replace(responses.PUT, management_url("users"), status=204)
-    broker.add(responses.GET, CONNECTIONS_URL, json=[])
+    broker.replace(responses.DELETE, management_url("users"), status=204)
+    accept_provisioning(broker)
     counts = run_revoke_broker_credentials(now=datetime.now(tz=UTC))
 
     # then the sweep revokes the old token

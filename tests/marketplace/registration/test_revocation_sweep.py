@@ -1,5 +1,5 @@
 """The revocation sweep's rules with the broker faked: who loses the broker credential, how
-(row deleted, password moved and connections closed, broker user removed), and that a
+(row deleted, broker user re-made with the new token, broker user removed), and that a
 broker failure leaves the work to the next run."""
 
 from datetime import UTC, datetime
@@ -16,7 +16,7 @@ from marketplace.registration.revocation_signals import (
     connect_revocation_signals,
     disconnect_revocation_signals,
 )
-from tests.kit.broker import CONNECTIONS_URL, MANAGEMENT, management_url
+from tests.kit.broker import MANAGEMENT, accept_provisioning, management_url
 from tests.kit.revocation import (
     deactivate,
     provisioned_consumer,
@@ -37,10 +37,10 @@ def _sweep_alone():
 
 @pytest.fixture
 def obeying_broker(broker):
-    """A broker that obeys every write and lists one connection of each agent user."""
-    for method in (responses.PUT, responses.DELETE):
-        for resource in ("users", "queues", "connections"):
-            broker.add(method, management_url(resource), status=204)
+    """A broker that obeys every write."""
+    accept_provisioning(broker)
+    for resource in ("users", "queues"):
+        broker.add(responses.DELETE, management_url(resource), status=204)
     return broker
 
 
@@ -107,38 +107,49 @@ def test_a_staff_owned_row_on_a_tenants_agent_is_deleted(identity, staff_user, o
     assert not EventConsumer.objects.exists()
 
 
-def test_a_rotated_token_becomes_the_password_and_the_users_connections_close(
+def test_a_rotated_token_re_makes_the_broker_user_with_it_closing_its_connections(
     identity, owner, obeying_broker
 ):
-    # given a consumer with one open connection, and the owner's token rotated
+    # given a consumer, and the owner's token rotated
     consumer = provisioned_consumer(identity, owner)
     new_key = rotate_token(owner)
-    obeying_broker.add(
-        responses.GET,
-        CONNECTIONS_URL,
-        json=[
-            {"name": "10.0.0.9:41000 -> 127.0.0.1:15674", "user": consumer.rmq_username},
-            {"name": "10.0.0.8:41000 -> 127.0.0.1:5672", "user": "another-tenants-user"},
-        ],
-    )
 
     # when
     counts = sweep()
 
-    # then the password is the new token, only its connection is closed, the digest moves
-    assert (counts["rotated"], counts["connections_closed"]) == (1, 1)
-    assert calls(obeying_broker) == [
-        ("PUT", f"/api/users/{consumer.rmq_username}"),
-        ("GET", "/api/connections"),
-        ("DELETE", "/api/connections/10.0.0.9:41000 -> 127.0.0.1:15674"),
-    ]
-    assert new_key in obeying_broker.calls[0].request.body.decode()
+    # then the user is deleted (the broker closes all its connections) and provisioned
+    # again with the new token; the digest moves
+    assert counts["rotated"] == 1
+    made = calls(obeying_broker)
+    assert made[0] == ("DELETE", f"/api/users/{consumer.rmq_username}")
+    assert ("PUT", f"/api/users/{consumer.rmq_username}") in made
+    assert ("PUT", f"/api/permissions/{owner.uuid.hex}/{consumer.rmq_username}") in made
+    password_put = next(
+        call
+        for call in obeying_broker.calls
+        if call.request.url.endswith(consumer.rmq_username) and call.request.method == "PUT"
+    )
+    assert new_key in password_put.request.body.decode()
     consumer.refresh_from_db()
     assert consumer.broker_credential_digest == digest_token_key(new_key)
 
     # when it runs again, then nothing is left to do
+    asked = len(obeying_broker.calls)
     assert set(sweep().values()) == {0}
-    assert len(obeying_broker.calls) == 3
+    assert len(obeying_broker.calls) == asked
+
+
+def test_a_rotated_token_re_makes_a_subscriptions_user_in_its_owners_vhost(
+    identity, owner, obeying_broker
+):
+    subscription = provisioned_subscription(identity, owner)
+    rotate_token(owner)
+
+    assert sweep()["rotated"] == 1
+    assert calls(obeying_broker)[0] == ("DELETE", f"/api/users/{subscription.uuid.hex}")
+    assert ("PUT", f"/api/permissions/{owner.uuid.hex}/{subscription.uuid.hex}") in calls(
+        obeying_broker
+    )
 
 
 def test_a_deleted_token_with_none_new_removes_the_broker_user_once(
@@ -167,7 +178,6 @@ def test_a_row_provisioned_before_digests_is_converged_once(identity, owner, obe
     # given a consumer without a digest (made before they were stored)
     consumer = provisioned_consumer(identity, owner)
     EventConsumer.objects.filter(pk=consumer.pk).update(broker_credential_digest="")
-    obeying_broker.add(responses.GET, CONNECTIONS_URL, json=[])
 
     # when
     counts = sweep()
