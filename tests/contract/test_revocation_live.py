@@ -54,6 +54,15 @@ def register_queue(client: Any, identity: Any) -> dict[str, Any]:
     return response.json()
 
 
+def subscribe(client: Any, identity: Any, object_type: str) -> Any:
+    """POST register_event_subscription as the agent does; the answer."""
+    return client.post(
+        identity_url(identity, "register_event_subscription/"),
+        {"observable_object_type": object_type},
+        format="json",
+    )
+
+
 def amqp_connect(*, vhost: str, login: str, password: str) -> pika.BlockingConnection:
     return pika.BlockingConnection(
         pika.ConnectionParameters(
@@ -147,12 +156,7 @@ def test_a_deactivated_owner_loses_its_legacy_subscription_on_the_broker(
     owner = agent.created_by
     key = token_key(owner)
     client = client_for(owner)
-    registered = client.post(
-        identity_url(agent, "register_event_subscription/"),
-        {"observable_object_type": "order"},
-        format="json",
-    )
-    assert registered.status_code == 201
+    assert subscribe(client, agent, "order").status_code == 201
     subscription = EventSubscription.objects.get()
     made = client.post(
         subscription_url(subscription, "create_queue/"),
@@ -187,18 +191,9 @@ def test_a_removed_owner_gets_403_and_can_no_longer_log_in(
     key = token_key(owner)
     client = client_for(owner)
     queue = register_queue(client, agent)
-    registered = client.post(
-        identity_url(agent, "register_event_subscription/"),
-        {"observable_object_type": "order"},
-        format="json",
-    )
-    assert registered.status_code == 201
+    assert subscribe(client, agent, "order").status_code == 201
     subscription = EventSubscription.objects.get()
-    kept = client_for(other_owner).post(
-        identity_url(agent, "register_event_subscription/"),
-        {"observable_object_type": "resource"},
-        format="json",
-    )
+    kept = subscribe(client_for(other_owner), agent, "resource")
     assert kept.status_code == 201
     _, listener, amqp = open_both(queue, key, opened)
 
@@ -213,11 +208,7 @@ def test_a_removed_owner_gets_403_and_can_no_longer_log_in(
     # and every write on the agent is a 403 (what it registered is gone: a 404)
     refused = [
         client.post(identity_url(agent, "register_queue/"), {}, format="json"),
-        client.post(
-            identity_url(agent, "register_event_subscription/"),
-            {"observable_object_type": "resource"},
-            format="json",
-        ),
+        subscribe(client, agent, "resource"),
         client.post(identity_url(agent, "register_service/"), {"name": "s"}, format="json"),
         client.post(
             f"/api/event-subscriptions/{kept.json()['uuid'].replace('-', '')}/create_queue/",

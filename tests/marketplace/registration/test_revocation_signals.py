@@ -13,7 +13,7 @@ from marketplace.models import BrokerUserRemoval, EventConsumer, EventSubscripti
 from marketplace.registration.broker_credentials import digest_token_key
 from marketplace.registration.revocation import run_revoke_broker_credentials
 from tests.factories import UserFactory
-from tests.kit.broker import accept_provisioning, management_url
+from tests.kit.broker import management_url
 from tests.kit.revocation import (
     deactivate,
     provisioned_consumer,
@@ -21,13 +21,13 @@ from tests.kit.revocation import (
     rotate_token,
     token_key,
 )
+from tests.marketplace.consumers.management import accept_provisioning
 
 
 @pytest.fixture
 def obeying_broker(broker):
+    """A broker that obeys every write."""
     accept_provisioning(broker)
-    for resource in ("users", "queues"):
-        broker.add(responses.DELETE, management_url(resource), status=204)
     return broker
 
 

@@ -16,13 +16,14 @@ from marketplace.registration.revocation_signals import (
     connect_revocation_signals,
     disconnect_revocation_signals,
 )
-from tests.kit.broker import MANAGEMENT, accept_provisioning, management_url
+from tests.kit.broker import MANAGEMENT, management_url
 from tests.kit.revocation import (
     deactivate,
     provisioned_consumer,
     provisioned_subscription,
     rotate_token,
 )
+from tests.marketplace.consumers.management import accept_provisioning
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -39,8 +40,6 @@ def _sweep_alone():
 def obeying_broker(broker):
     """A broker that obeys every write."""
     accept_provisioning(broker)
-    for resource in ("users", "queues"):
-        broker.add(responses.DELETE, management_url(resource), status=204)
     return broker
 
 
