@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 from rest_framework.authtoken.models import Token
 
 from marketplace.models import BrokerUserRemoval, Customer, EventConsumer, EventSubscription
@@ -111,12 +111,16 @@ def revoke_broker_credentials(
 
 
 def _with_entitlement(queryset: QuerySet[Any], identity_field: str) -> QuerySet[Any]:
-    """Rows with their owner, agent and whether the owner owns the agent's customer now."""
+    """Rows with their owner, agent, whether the owner owns the agent's customer now and
+    its current token key, in one query whatever the number of rows."""
     owns = Customer.owners.through.objects.filter(
         customer_id=OuterRef(f"{identity_field}__offering__customer_id"),
         user_id=OuterRef("user_id"),
     )
-    return queryset.select_related("user", identity_field).annotate(is_owner=Exists(owns))
+    token = Token.objects.filter(user_id=OuterRef("user_id")).values("key")[:1]
+    return queryset.select_related("user", identity_field).annotate(
+        is_owner=Exists(owns), token_key=Subquery(token)
+    )
 
 
 def _judge_subscription(subscription: EventSubscription, *, run: _Run) -> None:
@@ -174,7 +178,7 @@ def _converge_password(
     """
     if row.broker_credential_digest == REVOKED_DIGEST:
         return
-    key = Token.objects.filter(user_id=row.user_id).values_list("key", flat=True).first()
+    key: str | None = row.token_key  # type: ignore[union-attr]
     if key is None:
         delete_broker_user(run.broker, username=username)
         _store_digest(row, REVOKED_DIGEST)

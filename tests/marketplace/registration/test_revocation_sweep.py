@@ -7,6 +7,8 @@ from urllib.parse import unquote
 
 import pytest
 import responses
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 
 from marketplace.models import BrokerUserRemoval, EventConsumer, EventSubscription
@@ -16,6 +18,7 @@ from marketplace.registration.revocation_signals import (
     connect_revocation_signals,
     disconnect_revocation_signals,
 )
+from tests.factories import AgentIdentityFactory
 from tests.kit.broker import MANAGEMENT, management_url
 from tests.kit.revocation import (
     deactivate,
@@ -251,3 +254,25 @@ def test_broker_users_of_a_deleted_owner_are_removed_from_the_pending_list(
         ("DELETE", f"/api/queues/{vhost}/{consumer.queue_name}"),
     ]
     assert not BrokerUserRemoval.objects.exists()
+
+
+def test_a_sweep_with_nothing_to_do_costs_the_same_queries_for_1_and_20_agents(offering, owner):
+    # given one agent with a subscription and a consumer
+    def add_agent(name: str) -> None:
+        identity = AgentIdentityFactory(offering=offering, name=name, created_by=owner)
+        provisioned_subscription(identity, owner)
+        provisioned_consumer(identity, owner)
+
+    add_agent("agent-0")
+    with CaptureQueriesContext(connection) as one:
+        sweep()
+
+    # when 19 more agents are there
+    for n in range(1, 20):
+        add_agent(f"agent-{n}")
+    with CaptureQueriesContext(connection) as twenty:
+        counts = sweep()
+
+    # then the sweep reads them in the same number of queries
+    assert set(counts.values()) == {0}
+    assert len(twenty) == len(one)
