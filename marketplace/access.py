@@ -1,4 +1,10 @@
-"""Who may see and manage which agents: the one visibility rule every feature uses."""
+"""Who may see and manage which agents: the one visibility rule every feature uses.
+
+Rights are current, never remembered: staff, and the current owners of the offering's
+customer, manage an agent. Having created an agent (`created_by`) or owning one of its
+subscriptions or its event consumer grants nothing by itself: only managers create agents,
+so a creator who is no longer an owner has lost the right, also on what it created.
+"""
 
 from uuid import UUID
 
@@ -11,6 +17,7 @@ from marketplace.models import (
     AgentLog,
     AgentProcessor,
     AgentService,
+    Customer,
     EventSubscription,
     EventSubscriptionQueue,
     Offering,
@@ -19,14 +26,14 @@ from marketplace.names import AuthorizedVia
 
 
 def _managed_identity_filter(user: User, prefix: str = "") -> Q:
-    return Q(**{f"{prefix}created_by": user}) | Q(**{f"{prefix}offering__customer__owners": user})
+    return Q(**{f"{prefix}offering__customer__owners": user})
 
 
 def restrict_to_visible_identities(
     queryset: QuerySet[AgentIdentity], user: User
 ) -> QuerySet[AgentIdentity]:
-    """Narrow agents to those the user may see: all for staff/support, else those of its
-    customers and those it created."""
+    """Narrow agents to those the user may see: all for staff/support, else those of the
+    customers it owns now."""
     if is_global_reader(user):
         return queryset
     return queryset.filter(_managed_identity_filter(user)).distinct()
@@ -57,13 +64,11 @@ def list_visible_processors(user: User) -> QuerySet[AgentProcessor]:
 
 
 def list_visible_subscriptions(user: User) -> QuerySet[EventSubscription]:
-    """Subscriptions the user owns or whose agent it may see."""
+    """Subscriptions of the agents the user may see."""
     queryset = EventSubscription.objects.select_related("user", "agent_identity")
     if is_global_reader(user):
         return queryset
-    return queryset.filter(
-        Q(user=user) | _managed_identity_filter(user, "agent_identity__")
-    ).distinct()
+    return queryset.filter(_managed_identity_filter(user, "agent_identity__")).distinct()
 
 
 def list_visible_subscription_queues(user: User) -> QuerySet[EventSubscriptionQueue]:
@@ -72,49 +77,53 @@ def list_visible_subscription_queues(user: User) -> QuerySet[EventSubscriptionQu
     if is_global_reader(user):
         return queryset
     return queryset.filter(
-        Q(event_subscription__user=user)
-        | _managed_identity_filter(user, "event_subscription__agent_identity__")
+        _managed_identity_filter(user, "event_subscription__agent_identity__")
     ).distinct()
 
 
 def can_manage_offering_agents(user: User, offering: Offering) -> bool:
     """Staff and the owners of the offering's customer manage its agents."""
-    return bool(user.is_staff) or offering.customer.owners.filter(pk=user.pk).exists()
+    return bool(user.is_staff) or is_customer_owner(user, offering)
 
 
 def can_register_identity(user: User, offering: Offering, *, name: str) -> bool:
-    """Offering managers register any agent; a creator re-registers its own."""
-    if can_manage_offering_agents(user, offering):
-        return True
-    return AgentIdentity.objects.filter(offering=offering, name=name, created_by=user).exists()
+    """Offering managers register (and re-register) any agent of the offering; having
+    created the agent grants nothing more."""
+    return can_manage_offering_agents(user, offering)
+
+
+def is_customer_owner(user: User, offering: Offering) -> bool:
+    """Whether the user owns the offering's customer now (staff or not); one query."""
+    return Customer.owners.through.objects.filter(
+        customer_id=offering.customer_id, user_id=user.pk
+    ).exists()
 
 
 def can_manage_identity(user: User, identity: AgentIdentity) -> bool:
-    """Staff, the identity's creator and its customer's owners manage an agent."""
-    if user.is_staff or identity.created_by_id == user.pk:
-        return True
-    return identity.offering.customer.owners.filter(pk=user.pk).exists()
+    """Staff and the current owners of its customer manage an agent."""
+    return can_manage_offering_agents(user, identity.offering)
 
 
 def find_identity_right(user: User, identity: AgentIdentity) -> AuthorizedVia | None:
     """Which right lets the user manage an agent, the first that applies in this order:
-    staff, an owner of the offering's customer, the identity's creator; None for none.
+    staff, an owner of the offering's customer; None for none.
 
-    Support users read but never manage, so `support` is never the answer; this service
-    has no offering-manager or scope roles, nor user-scoped consumers (`self`).
+    Support users read but never manage, so `support` is never the answer; the creator
+    (`identity_manager`) has no right of its own any more (the value stays in the wire
+    enum for rows recorded before); this service has no offering-manager or scope roles,
+    nor user-scoped consumers (`self`).
     """
     if user.is_staff:
         return AuthorizedVia.STAFF
-    if identity.offering.customer.owners.filter(pk=user.pk).exists():
+    if is_customer_owner(user, identity.offering):
         return AuthorizedVia.CUSTOMER_OWNER
-    if identity.created_by_id == user.pk:
-        return AuthorizedVia.IDENTITY_MANAGER
     return None
 
 
 def can_manage_subscription(user: User, subscription: EventSubscription) -> bool:
-    """The owner, staff, and whoever manages the subscription's agent."""
-    if user.is_staff or subscription.user_id == user.pk:
+    """Staff, and whoever manages the subscription's agent (owning the subscription grants
+    nothing by itself)."""
+    if user.is_staff:
         return True
     identity = subscription.agent_identity
     return identity is not None and can_manage_identity(user, identity)
@@ -171,21 +180,19 @@ def identity_of_object(obj: object) -> AgentIdentity | None:
 
 
 def is_agent_principal(user: User, identity: AgentIdentity) -> bool:
-    """Whether the caller is the agent itself (its creator or its customer's owner), as
-    opposed to staff acting on it: only the agent's own calls count as it being seen.
+    """Whether the caller is the agent itself (its customer's owner), as opposed to staff
+    acting on it: only the agent's own calls count as it being seen.
 
     Staff and support who created an agent (staff register agents for others) are still
     acting on it; only as an owner of its customer do they count as the agent."""
-    if identity.created_by_id == user.pk and not is_global_reader(user):
-        return True
-    return identity.offering.customer.owners.filter(pk=user.pk).exists()
+    return is_customer_owner(user, identity.offering)
 
 
 def restrict_to_managed_identities(
     queryset: QuerySet[AgentIdentity], user: User
 ) -> QuerySet[AgentIdentity]:
-    """Narrow agents to those the user manages: all for staff, else those of its customers
-    and those it created (support reads every agent but manages only these)."""
+    """Narrow agents to those the user manages: all for staff, else those of the customers
+    it owns (support reads every agent but manages only these)."""
     if user.is_staff:
         return queryset
     return queryset.filter(_managed_identity_filter(user)).distinct()
@@ -193,12 +200,10 @@ def restrict_to_managed_identities(
 
 def restrict_to_visible_offerings(queryset: QuerySet[Offering], user: User) -> QuerySet[Offering]:
     """Narrow offerings to those whose agents the user may see: all for staff/support, else
-    its customers' and those it registered an agent for (the agent reads its offering)."""
+    the offerings of the customers it owns now (the agent reads its offering)."""
     if is_global_reader(user):
         return queryset
-    visible = Offering.objects.filter(
-        Q(customer__owners=user) | Q(agent_identities__created_by=user)
-    )
+    visible = Offering.objects.filter(customer__owners=user)
     return queryset.filter(pk__in=visible.values("pk"))
 
 

@@ -7,3 +7,6 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         from marketplace.metrics import checks  # noqa: F401 - registers the deploy checks
+        from marketplace.registration.revocation_signals import connect_revocation_signals
+
+        connect_revocation_signals()

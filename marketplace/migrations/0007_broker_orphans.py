@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0005_job_runs'),
+        ('marketplace', '0006_broker_credential_digest'),
     ]
 
     operations = [

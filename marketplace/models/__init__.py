@@ -16,7 +16,7 @@ from marketplace.models.connections import (
     AgentConnectionState,
     ObserverStatus,
 )
-from marketplace.models.consumers import EventConsumer
+from marketplace.models.consumers import BrokerUserRemoval, EventConsumer
 from marketplace.models.housekeeping import BrokerOrphan
 from marketplace.models.jobs import JobRun
 from marketplace.models.logs import AgentLog
@@ -30,6 +30,7 @@ __all__ = [
     "AgentProcessor",
     "AgentService",
     "BrokerOrphan",
+    "BrokerUserRemoval",
     "Customer",
     "EventConsumer",
     "EventSubscription",

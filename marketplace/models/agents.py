@@ -137,6 +137,9 @@ class EventSubscription(TimestampedModel):
     observable_objects = models.JSONField(default=list, blank=True)
     description = models.CharField(max_length=1000, blank=True, default="")
     source_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Which API token is the broker password, as a keyed digest (never the token): see
+    # marketplace/registration/broker_credentials.py.
+    broker_credential_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["created", "id"]

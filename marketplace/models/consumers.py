@@ -39,6 +39,9 @@ class EventConsumer(TimestampedModel):
     authorized_via = models.CharField(
         max_length=20, choices=AuthorizedVia.choices(), blank=True, default=""
     )
+    # Which API token is the broker password, as a keyed digest (never the token): see
+    # marketplace/registration/broker_credentials.py.
+    broker_credential_digest = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["created", "id"]
@@ -53,3 +56,21 @@ class EventConsumer(TimestampedModel):
     @property
     def vhost(self) -> str:
         return self.user.uuid.hex
+
+
+class BrokerUserRemoval(TimestampedModel):
+    """A broker user whose row is gone with its deleted owner, still to be removed.
+
+    Written in the owner's deletion (so it exists exactly when the deletion committed);
+    removed once the broker user (and, for an event consumer, its queue) is gone.
+    """
+
+    username = models.CharField(max_length=64, unique=True)
+    vhost = models.CharField(max_length=64)
+    consumer_hex = models.CharField(max_length=32, blank=True, default="")
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self) -> str:
+        return self.username

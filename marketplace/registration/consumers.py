@@ -12,13 +12,17 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.authtoken.models import Token
 
 from agentstats.errors import Conflict
 from agentstats.models import User
 from marketplace.access import find_identity_right
 from marketplace.models import AgentIdentity, EventConsumer
 from marketplace.names import AuthKind, AuthorizedVia
+from marketplace.registration.broker_credentials import (
+    is_entitled_to_broker_credential,
+    issue_broker_password,
+    require_broker_owner,
+)
 from marketplace.registration.teardown import lock_vhost_owners, remove_unused_vhosts
 from marketplace.registration.vhost_limits import build_owner_vhost_limits
 from rmq.client import ManagementClient
@@ -68,15 +72,22 @@ def register_event_consumer(
 ) -> tuple[EventConsumer, bool]:
     """Get or create the agent's event consumer, owned by the caller, and provision it.
 
-    `object_types` None keeps the stored filter (empty on creation), `[]` means every
-    type. Another owner's consumer is a Conflict: nothing is written. The caller's API
-    token becomes the broker password again on every call, and how the caller got in is
-    recorded anew.
+    Only a current owner of the agent's customer may call it (else a 400: its token would
+    become the broker password). `object_types` None keeps the stored filter (empty on
+    creation), `[]` means every type. Another entitled owner's consumer is a Conflict:
+    nothing is written; one whose owner is no longer entitled (inactive, or not an owner
+    of the agent's customer any more) is deleted with its broker side and made anew for
+    the caller, with a fresh broker user. The caller's API token becomes the broker
+    password again on every call, and how the caller got in is recorded anew.
     """
+    require_broker_owner(caller.user, identity)
     with transaction.atomic():
         AgentIdentity.objects.select_for_update().filter(pk=identity.pk).first()
         lock_vhost_owners([caller.user.pk])
         consumer = EventConsumer.objects.select_related("user").filter(identity=identity).first()
+        if consumer is not None and not is_entitled_to_broker_credential(consumer.user, identity):
+            delete_event_consumer(consumer, broker=broker)
+            consumer = None
         if consumer is not None and consumer.user_id != caller.user.pk:
             raise Conflict(
                 "Another user registered this agent's event queue; it stays theirs until "
@@ -93,12 +104,13 @@ def register_event_consumer(
         consumer.auth_token_prefix = ""
         consumer.auth_token_name = ""
         consumer.authorized_via = caller.authorized_via
+        password, consumer.broker_credential_digest = issue_broker_password(caller.user)
         consumer.save()
         provision_consumer(
             broker,
             vhost=consumer.vhost,
             username=consumer.rmq_username,
-            password=Token.objects.get_or_create(user=caller.user)[0].key,
+            password=password,
             consumer_hex=consumer.uuid.hex,
             limits=build_owner_vhost_limits(caller.user),
         )

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from agentstats.errors import Conflict, InvalidInput
 from agentstats.models import User
@@ -27,6 +26,11 @@ from marketplace.models import (
     Offering,
 )
 from marketplace.names import AgentServiceState
+from marketplace.registration.broker_credentials import (
+    is_entitled_to_broker_credential,
+    issue_broker_password,
+    require_broker_owner,
+)
 from marketplace.registration.consumers import remove_consumer_from_broker
 from marketplace.registration.teardown import (
     collect_subscriptions_on_broker,
@@ -190,9 +194,13 @@ def register_event_subscription(
 ) -> tuple[EventSubscription, bool]:
     """Get or create the agent's subscription for one object type, with its broker user.
 
-    The broker side (vhost, user, permissions) is provisioned on every call so that a
-    broker that lost its state converges on the next registration.
+    Only a current owner of the agent's customer may call it (else a 400: its token would
+    become the broker password). A subscription whose owner is no longer entitled is
+    deleted (with its broker user) and a new one is made for the caller. The broker side
+    (vhost, user, permissions) is provisioned on every call so that a broker that lost
+    its state converges on the next registration.
     """
+    require_broker_owner(owner, identity)
     with transaction.atomic():
         AgentIdentity.objects.select_for_update().filter(pk=identity.pk).first()
         subscription = next(
@@ -203,6 +211,11 @@ def register_event_subscription(
             ),
             None,
         )
+        if subscription is not None and not is_entitled_to_broker_credential(
+            subscription.user, identity
+        ):
+            delete_event_subscription(subscription, broker=broker)
+            subscription = None
         created = subscription is None
         if subscription is None:
             subscription = EventSubscription.objects.create(
@@ -218,8 +231,20 @@ def register_event_subscription(
 
 
 def _provision_subscription(subscription: EventSubscription, *, broker: ManagementClient) -> None:
-    """Provision the owner's vhost limits and the subscription's user, which may read
-    exactly the queues its rows name (reset whenever a queue is added)."""
+    """Provision the subscription's broker user with its owner's current token, and record
+    that token's digest (the revocation sweep compares it)."""
+    password, digest = issue_broker_password(subscription.user)
+    if subscription.broker_credential_digest != digest:
+        subscription.broker_credential_digest = digest
+        subscription.save(update_fields=["broker_credential_digest", "modified"])
+    provision_subscription_user(subscription, broker=broker, password=password)
+
+
+def provision_subscription_user(
+    subscription: EventSubscription, *, broker: ManagementClient, password: str
+) -> None:
+    """Provision the owner's vhost limits and the subscription's user with `password`; the
+    user may read exactly the queues its rows name (reset whenever a queue is added)."""
     queue_names = [
         format_queue_name(
             subscription_hex=subscription.uuid.hex,
@@ -234,7 +259,7 @@ def _provision_subscription(subscription: EventSubscription, *, broker: Manageme
         broker,
         vhost=subscription.user.uuid.hex,
         username=subscription.uuid.hex,
-        password=Token.objects.get_or_create(user=subscription.user)[0].key,
+        password=password,
         queue_names=queue_names,
         limits=build_owner_vhost_limits(subscription.user),
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from rest_framework.authtoken.models import Token
 
 from marketplace.models import (
@@ -175,7 +175,8 @@ def _load_consumers(chosen: QuerySet[AgentIdentity, Any]) -> dict[int, tuple[Con
             customer_id=OuterRef("identity__offering__customer_id"), user_id=OuterRef("user_id")
         )
     )
-    has_role = Q(user__is_staff=True) | Q(identity__created_by_id=F("user_id")) | owns_customer
+    # Only a current owner of the agent's customer may hold its broker credential.
+    has_role = Q(owns_customer)
     rows = (
         EventConsumer.objects.filter(identity__in=chosen)
         .annotate(

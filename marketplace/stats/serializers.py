@@ -198,8 +198,9 @@ class AgentConnectionOutputSerializer(serializers.Serializer):
         help_text="Why no event can reach the event consumer, the first that applies: "
         "owner_deactivated, queue_not_provisioned (missing on the broker), "
         "broker_credential_missing (the owner has no API token, its broker password), "
-        "owner_has_no_role (not staff, not an owner of the offering's customer, not the "
-        "agent's creator), no_object_types (none of its filter's types is known); null "
+        "owner_has_no_role (not an owner of the offering's customer now: staff and the "
+        "agent's creator hold no broker credential by that alone), no_object_types (none "
+        "of its filter's types is known); null "
         "when delivery works or the agent has no consumer.",
     )
     services = ServiceStatusOutputSerializer(

@@ -3,8 +3,8 @@ what must hold after each.
 
 Roles: anonymous, an outsider (authenticated, no relation to the agent), support, staff,
 an owner of the offering's customer, and the user who created the identity without being
-an owner. Each matrix also pins list scoping: a second agent of another customer is seen
-only by staff and support."""
+an owner (a former owner: having created it grants nothing). Each matrix also pins list
+scoping: a second agent of another customer is seen only by staff and support."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -62,7 +62,7 @@ class World:
         agents = {
             "outsider": [],
             "owner": [self.mine],
-            "creator": [self.mine],
+            "creator": [],
             "support": [self.mine, self.foreign],
             "staff": [self.mine, self.foreign],
         }[role]

@@ -1,7 +1,7 @@
 """One misbehaving agent is throttled on the write path; the others are not."""
 
 from marketplace.models import AgentService
-from tests.factories import AgentIdentityFactory, UserFactory
+from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
 
 
 def register_service(client, identity, name: str):
@@ -35,7 +35,10 @@ def test_one_throttled_agent_does_not_starve_another(settings, client_for, ident
     for n in range(3):
         register_service(noisy, identity, f"noisy{n}")
     other_owner = UserFactory()
-    other_identity = AgentIdentityFactory(created_by=other_owner)
+    other_identity = AgentIdentityFactory(
+        offering=OfferingFactory(customer=CustomerFactory(owners=[other_owner])),
+        created_by=other_owner,
+    )
 
     response = register_service(client_for(other_owner), other_identity, "calm")
 

@@ -36,7 +36,7 @@ from tests.kit.envelope import (
         ("support", "a", "tenant", 1),
         ("staff", "b", "tenant", 1),
         ("owner_a", None, "own", 1),
-        ("creator_a", None, "own", 1),
+        ("creator_a", None, "own", 0),
         ("owner_a", "b", "tenant", 0),
         ("outsider", None, "own", 0),
     ],

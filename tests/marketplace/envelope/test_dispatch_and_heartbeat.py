@@ -34,7 +34,7 @@ def recorded(agent: AgentIdentity) -> tuple[int, int, datetime | None]:
         for url in (RECORD_DISPATCH, RECORD_HEARTBEAT)
         for role, code in [
             ("owner_a", 204),
-            ("creator_a", 204),
+            ("creator_a", 404),
             ("staff", 204),
             ("support", 403),
             ("outsider", 404),

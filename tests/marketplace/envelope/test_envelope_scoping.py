@@ -1,6 +1,6 @@
 """Who gets which agent's envelope: staff and support every agent (`tenant_id` narrows),
-an owner its customers' agents, a creator its own; any other agent is a 404 exactly like
-one that does not exist."""
+an owner its customers' agents (having created one grants nothing); any other agent is a
+404 exactly like one that does not exist."""
 
 import uuid
 
@@ -18,7 +18,7 @@ from tests.kit.envelope import GET_CONNECTION, NOT_AUTHENTICATED, NOT_FOUND, pos
         ("owner_a", "b", None, 404),
         ("owner_a", "a", "b", 404),
         ("owner_a", "b", "b", 404),
-        ("creator_a", "a", None, 200),
+        ("creator_a", "a", None, 404),
         ("creator_a", "b", None, 404),
         ("support", "a", None, 200),
         ("support", "b", None, 200),

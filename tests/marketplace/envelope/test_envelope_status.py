@@ -25,7 +25,7 @@ def test_heartbeat_makes_a_connected_agent_healthy(tenants, client_as, clock):
 
     # when
     response = post(
-        client_as("creator_a"), RECORD_HEARTBEAT, {"instance_id": str(tenants.agent_a.uuid)}
+        client_as("owner_a"), RECORD_HEARTBEAT, {"instance_id": str(tenants.agent_a.uuid)}
     )
 
     # then

@@ -65,7 +65,7 @@ def test_every_authenticated_agent_write_call_refreshes_last_seen(
     tenants, client_as, clock, call, code
 ):
     # given
-    client = client_as("creator_a")
+    client = client_as("owner_a")
     clock.advance(30)
 
     # when

@@ -83,7 +83,7 @@ def test_timeline_second_page_holds_the_next_older_event(timeline_agent, client_
         ("outsider", 403),
         ("owner_b", 403),
         ("owner_a", 200),
-        ("creator_a", 200),
+        ("creator_a", 403),
         ("support", 200),
         ("staff", 200),
     ],

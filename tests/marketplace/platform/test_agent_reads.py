@@ -16,7 +16,8 @@ ROLES = ("anonymous", "outsider", "support", "staff", "owner", "creator")
 
 @pytest.fixture
 def world(db, client_for, api_client):
-    """An offering with an owner and an agent registered by a user who is not an owner."""
+    """An offering with an owner and an agent registered by a user who is not an owner (any
+    more: having registered it grants nothing)."""
     owner, creator = UserFactory(), UserFactory()
     customer = CustomerFactory(owners=[owner], name="Provider Co")
     offering = OfferingFactory(
@@ -103,7 +104,7 @@ def test_users_me_is_401_for_anonymous(api_client, db):
         ("support", 200),
         ("staff", 200),
         ("owner", 200),
-        ("creator", 200),
+        ("creator", 404),
     ],
 )
 def test_provider_offering_is_visible_to_readers_and_to_whoever_runs_its_agents(
@@ -146,7 +147,7 @@ def test_provider_offering_narrows_to_the_fields_the_agent_asks_for(world):
     offering, clients = world
 
     # when it asks as waldur-site-agent does
-    response = clients["creator"].get(
+    response = clients["owner"].get(
         f"{OFFERINGS}{offering.uuid}/?field=components&field=customer_uuid"
         "&field=partitions&field=plugin_options"
     )
@@ -187,7 +188,7 @@ def test_provider_offering_is_a_json_404_for_a_malformed_or_unknown_uuid(world, 
 
 @pytest.mark.parametrize(
     ("role", "count"),
-    [("outsider", 0), ("support", 1), ("staff", 1), ("owner", 1), ("creator", 1)],
+    [("outsider", 0), ("support", 1), ("staff", 1), ("owner", 1), ("creator", 0)],
 )
 def test_service_providers_are_the_customers_of_the_offerings_the_caller_sees(world, role, count):
     # given another customer with an offering and one without any

@@ -76,15 +76,15 @@ IDENTITY_ACTIONS = {
 }
 
 IDENTITY_EXPECTED = {
-    # anonymous, outsider, support, staff, owner, creator
+    # anonymous, outsider, support, staff, owner, creator (not an owner: no right)
     "list": (401, 200, 200, 200, 200, 200),
     "create": (401, 403, 403, 201, 201, 403),
-    "retrieve": (401, 403, 200, 200, 200, 200),
-    "update": (401, 403, 403, 200, 200, 200),
-    "partial_update": (401, 403, 403, 200, 200, 200),
-    "destroy": (401, 403, 403, 204, 204, 204),
-    "register_service": (401, 403, 403, 201, 201, 201),
-    "register_event_subscription": (401, 403, 403, 201, 201, 201),
+    "retrieve": (401, 403, 200, 200, 200, 403),
+    "update": (401, 403, 403, 200, 200, 403),
+    "partial_update": (401, 403, 403, 200, 200, 403),
+    "destroy": (401, 403, 403, 204, 204, 403),
+    "register_service": (401, 403, 403, 201, 201, 403),
+    "register_event_subscription": (401, 403, 403, 400, 201, 403),
 }
 
 

@@ -39,11 +39,11 @@ SERVICE_ACTIONS = {
 }
 
 SERVICE_EXPECTED = {
-    # anonymous, outsider, support, staff, owner, creator
+    # anonymous, outsider, support, staff, owner, creator (not an owner: no right)
     "list": (401, 200, 200, 200, 200, 200),
-    "retrieve": (401, 403, 200, 200, 200, 200),
-    "register_processor": (401, 403, 403, 201, 201, 201),
-    "set_statistics": (401, 403, 403, 200, 200, 200),
+    "retrieve": (401, 403, 200, 200, 200, 403),
+    "register_processor": (401, 403, 403, 201, 201, 403),
+    "set_statistics": (401, 403, 403, 200, 200, 403),
 }
 
 
@@ -73,9 +73,9 @@ PROCESSOR_ACTIONS = {
 }
 
 PROCESSOR_EXPECTED = {
-    # anonymous, outsider, support, staff, owner, creator
+    # anonymous, outsider, support, staff, owner, creator (not an owner: no right)
     "list": (401, 200, 200, 200, 200, 200),
-    "retrieve": (401, 403, 200, 200, 200, 200),
+    "retrieve": (401, 403, 200, 200, 200, 403),
 }
 
 

@@ -37,11 +37,11 @@ SUBSCRIPTION_ACTIONS = {
 }
 
 SUBSCRIPTION_EXPECTED = {
-    # anonymous, outsider, support, staff, owner, creator
+    # anonymous, outsider, support, staff, owner, creator (not an owner: no right)
     "list": (401, 200, 200, 200, 200, 200),
-    "retrieve": (401, 403, 200, 200, 200, 200),
-    "destroy": (401, 403, 403, 204, 204, 204),
-    "create_queue": (401, 403, 403, 201, 201, 201),
+    "retrieve": (401, 403, 200, 200, 200, 403),
+    "destroy": (401, 403, 403, 204, 204, 403),
+    "create_queue": (401, 403, 403, 201, 201, 403),
 }
 
 
@@ -70,9 +70,9 @@ QUEUE_ACTIONS = {
 }
 
 QUEUE_EXPECTED = {
-    # anonymous, outsider, support, staff, owner, creator
+    # anonymous, outsider, support, staff, owner, creator (not an owner: no right)
     "list": (401, 200, 200, 200, 200, 200),
-    "retrieve": (401, 403, 200, 200, 200, 200),
+    "retrieve": (401, 403, 200, 200, 200, 403),
 }
 
 

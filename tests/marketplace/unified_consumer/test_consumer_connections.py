@@ -207,8 +207,9 @@ def test_timeline_api_names_the_consumer_a_connection_logged_in_as(consumer, cli
     record_connection_opened(opened(consumer))
     record_connection_closed(ConnectionClosed(name="c1", node=NODE, closed_at=NOW))
 
-    # when its owner reads the timeline
+    # when its owner (an owner of the agent's customer) reads the timeline
     identity = consumer.identity
+    identity.offering.customer.owners.add(consumer.user)
     response = client_for(consumer.user).get(
         f"/api/marketplace-site-agent-identities/{identity.uuid.hex}/connection_events/"
     )
