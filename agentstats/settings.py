@@ -269,5 +269,8 @@ if not DEBUG:
     # The service's own health probes and metrics scrapes may come over plain HTTP inside
     # the private network.
     SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+    # The liveness and readiness probes (agentstats/api/health.py), which the container's
+    # HEALTHCHECK and orchestrators call over plain HTTP on the app's own port.
+    SECURE_REDIRECT_EXEMPT += [r"^healthz$", r"^readyz$"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"

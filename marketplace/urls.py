@@ -3,7 +3,9 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from agentstats.api.health import answer_healthz
 from marketplace.agent_logs.views import AgentLogViewSet
+from marketplace.envelope.readiness import answer_readyz
 from marketplace.envelope.views import AgentConnectionViewSet
 from marketplace.registration.subscription_views import (
     EventSubscriptionQueueViewSet,
@@ -33,6 +35,9 @@ router.register("agents", AgentConnectionViewSet, basename="agent-connection")
 router.register("marketplace-site-agent-logs", AgentLogViewSet, basename="agent-log")
 
 urlpatterns = [
+    # The probes, without a trailing slash like /metrics: agentstats.api.health.PROBE_PATHS.
+    path("healthz", answer_healthz, name="healthz"),
+    path("readyz", answer_readyz, name="readyz"),
     path("admin/fleet/", include("marketplace.dashboard.urls")),
     path("metrics", include("marketplace.metrics.urls")),
     path("api/", include("marketplace.stats.urls")),
