@@ -69,6 +69,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: its id and timing cover the whole request, redirects and 503s included.
+    "agentstats.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "agentstats.api.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -247,11 +249,34 @@ OBSERVER_RECONCILE_GRACE_SECONDS = _env_float("OBSERVER_RECONCILE_GRACE_SECONDS"
 # AMQP URL the observer consumes RabbitMQ's event exchange with.
 RABBITMQ_AMQP_URL = os.environ.get("RABBITMQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 
+# How log lines are written: "plain" for people, "json" for machines (one JSON object per
+# line, by python-json-logger, with the request log's fields as keys).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower() or "plain"
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601 in UTC
+        },
+    },
+    # Every line logged while a request is served carries its request_id (and never the
+    # request object, whose repr holds the query string).
+    "filters": {"request_context": {"()": "agentstats.request_log.RequestContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
