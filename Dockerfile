@@ -9,4 +9,8 @@ COPY manage.py ./
 RUN pip install --no-cache-dir -c constraints.txt . \
     && DEBUG=true python manage.py collectstatic --noinput
 EXPOSE 8000
+# Liveness: the process serves /healthz (the slim image has no curl; python it has). The
+# probe paths are exempt from the HTTPS redirect, so plain HTTP on the app's port works.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 CMD ["sh", "-c", "python manage.py migrate --noinput && gunicorn agentstats.wsgi --bind 0.0.0.0:8000 --workers 2 --timeout 30"]

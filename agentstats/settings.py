@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: its id and timing cover the whole request, redirects and 503s included.
+    "agentstats.request_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "agentstats.api.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -319,11 +321,34 @@ JOB_RUN_RETENTION_DAYS = _env_float("JOB_RUN_RETENTION_DAYS", default=7)
 # A service whose newest processor run is older than this is marked Idle (upstream: 10 min).
 AGENT_SERVICE_IDLE_AFTER_SECONDS = _env_float("AGENT_SERVICE_IDLE_AFTER_SECONDS", default=600)
 
+# How log lines are written: "plain" for people, "json" for machines (one JSON object per
+# line, by python-json-logger, with the request log's fields as keys).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower() or "plain"
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, got {LOG_FORMAT!r}")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",  # ISO 8601 in UTC
+        },
+    },
+    # Every line logged while a request is served carries its request_id (and never the
+    # request object, whose repr holds the query string).
+    "filters": {"request_context": {"()": "agentstats.request_log.RequestContextFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # The job scheduler logs every firing at INFO; our engine logs each run's outcome.
     "loggers": {"apscheduler": {"level": "WARNING"}},
@@ -343,5 +368,8 @@ if not DEBUG:
     # The service's own health probes and metrics scrapes may come over plain HTTP inside
     # the private network.
     SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+    # The liveness and readiness probes (agentstats/api/health.py), which the container's
+    # HEALTHCHECK and orchestrators call over plain HTTP on the app's own port.
+    SECURE_REDIRECT_EXEMPT += [r"^healthz$", r"^readyz$"]
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"

@@ -123,6 +123,20 @@ class DeploymentMode(LabelledChoice):
     HOSTED = "hosted"
 
 
+class EnvelopeTransport(LabelledChoice):
+    """The envelope's `transport`, in Svantic's two values, one per deployment mode:
+    `ws` for a connected agent (events reach it over a held connection), `callback` for a
+    hosted one. The finer AgentTransport is reported beside it as `transport_detail`."""
+
+    WS = "ws"
+    CALLBACK = "callback"
+
+    @classmethod
+    def of_mode(cls, mode: DeploymentMode) -> "EnvelopeTransport":
+        """The transport Svantic reports for a deployment mode."""
+        return cls.WS if mode == DeploymentMode.CONNECTED else cls.CALLBACK
+
+
 class ConnectionStatus(LabelledChoice):
     """An agent's judged connection status (the order is the totals' key order)."""
 

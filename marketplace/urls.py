@@ -3,7 +3,9 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
+from agentstats.api.health import answer_healthz
 from marketplace.agent_logs.views import AgentLogViewSet
+from marketplace.envelope.readiness import answer_readyz
 from marketplace.envelope.views import AgentConnectionViewSet
 from marketplace.jobs.registry import JOB_NAMES
 from marketplace.registration.cleanup_views import (
@@ -38,6 +40,9 @@ router.register("agents", AgentConnectionViewSet, basename="agent-connection")
 router.register("marketplace-site-agent-logs", AgentLogViewSet, basename="agent-log")
 
 urlpatterns = [
+    # The probes, without a trailing slash like /metrics: agentstats.api.health.PROBE_PATHS.
+    path("healthz", answer_healthz, name="healthz"),
+    path("readyz", answer_readyz, name="readyz"),
     path("admin/fleet/", include("marketplace.dashboard.urls")),
     # /metrics reports one series per registered background job.
     path("metrics", include("marketplace.metrics.urls"), {"job_names": JOB_NAMES}),

@@ -1,10 +1,18 @@
-"""One HTTP session to the RabbitMQ management API, with timeouts on every call."""
+"""One HTTP session to the RabbitMQ management API, with timeouts on every call.
+
+Every call, failed ones included, is reported to the listener of the current context
+(`listen_to_broker_calls`), so a caller can tell how long it waited for the broker
+without this package knowing who asks.
+"""
 
 import functools
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +25,44 @@ from rmq.exceptions import BrokerResponseError, BrokerUnavailable
 logger = logging.getLogger(__name__)
 
 JSONValue = Any
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerCall:
+    """One finished management API call: what and when, never a URL or a credential."""
+
+    method: str
+    resource: str
+    started_at: float  # time.monotonic()
+    seconds: float
+
+
+BrokerCallListener = Callable[[BrokerCall], None]
+_call_listener: ContextVar[BrokerCallListener | None] = ContextVar(
+    "rmq_broker_call_listener", default=None
+)
+
+
+@contextmanager
+def listen_to_broker_calls(listener: BrokerCallListener) -> Iterator[None]:
+    """Report every management API call made in this block to `listener`, including those
+    made by threads started with a copy of this context (contextvars.copy_context)."""
+    token = _call_listener.set(listener)
+    try:
+        yield
+    finally:
+        _call_listener.reset(token)
+
+
+@contextmanager
+def _reported_call(method: str, resource: str) -> Iterator[None]:
+    listener = _call_listener.get()
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        if listener is not None:
+            listener(BrokerCall(method, resource, started, time.monotonic() - started))
 
 
 class ManagementClient:
@@ -83,10 +129,11 @@ class ManagementClient:
         for attempt in range(attempts):
             deadline = time.monotonic() + call_timeout[0] + call_timeout[1]
             try:
-                response = self._send(
-                    "GET", segments, params=params, stream=True, timeout=call_timeout
-                )
-                body = self._read_body(response, deadline=deadline, resource=segments[0])
+                with _reported_call("GET", segments[0]):
+                    response = self._send(
+                        "GET", segments, params=params, stream=True, timeout=call_timeout
+                    )
+                    body = self._read_body(response, deadline=deadline, resource=segments[0])
             except BrokerUnavailable as exc:
                 # Retry only a refused/reset connection: a timeout already spent the budget.
                 cause = exc.__cause__
@@ -140,11 +187,13 @@ class ManagementClient:
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """PUT (create or update) a management resource; never retried."""
-        self._send("PUT", segments, body=body, headers=headers)
+        with _reported_call("PUT", segments[0] if segments else ""):
+            self._send("PUT", segments, body=body, headers=headers)
 
     def delete(self, segments: Sequence[str]) -> None:
         """DELETE a management resource; a missing one counts as deleted."""
-        self._send("DELETE", segments, allow_not_found=True)
+        with _reported_call("DELETE", segments[0] if segments else ""):
+            self._send("DELETE", segments, allow_not_found=True)
 
     def _send(
         self,

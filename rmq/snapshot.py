@@ -12,6 +12,7 @@ changes by 5-9 s. With `disable_stats`, `/api/queues` has no `consumers` field a
 `enable_queue_totals`.
 """
 
+import contextvars
 from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,8 +41,13 @@ def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
     }
     with ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="rmq-snapshot") as pool:
         pending = {
+            # Each call in a copy of the caller's context, so its call listener hears it.
             resource: pool.submit(
-                client.get_json, [resource], params=params, timeout=client.snapshot_timeout
+                contextvars.copy_context().run,
+                client.get_json,
+                [resource],
+                params=params,
+                timeout=client.snapshot_timeout,
             )
             for resource, params in calls.items()
         }

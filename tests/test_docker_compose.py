@@ -7,7 +7,14 @@ import subprocess
 import sys
 
 import yaml
+from django.urls import resolve
 
+from tests.kit.container import (
+    APP_PORT_URL,
+    compose_healthcheck,
+    dockerfile_healthcheck,
+    read_compose,
+)
 from tests.kit.paths import ROOT
 
 
@@ -76,3 +83,54 @@ def test_compose_runs_the_connection_observer_with_the_apps_environment():
     assert observer["environment"]["RABBITMQ_AMQP_URL"].startswith("amqp://agentstats:agentstats@")
     plugins = (ROOT / "docker" / "rabbitmq-enabled-plugins").read_text()
     assert "rabbitmq_event_exchange" in plugins
+
+
+def test_compose_checks_the_app_is_ready_on_its_readiness_probe_with_python():
+    # given the app's healthcheck (the slim image has python, not curl)
+    test = compose_healthcheck("app")
+
+    # then it asks /readyz on the app's own port, and the path is routed
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert f"{APP_PORT_URL}/readyz'" in test[3]
+    assert resolve("/readyz").url_name == "readyz"
+
+
+def test_the_image_checks_liveness_on_the_liveness_probe_and_the_observer_opts_out():
+    # given the Dockerfile's HEALTHCHECK, which every container of the image inherits
+    test = dockerfile_healthcheck()
+    compose = read_compose()
+
+    # then it asks /healthz with python, and the observer (no web server) disables it
+    assert test[:2] == ["python", "-c"]
+    assert f"{APP_PORT_URL}/healthz'" in test[2]
+    assert resolve("/healthz").url_name == "healthz"
+    assert compose["services"]["observer"]["healthcheck"] == {"disable": True}
+    assert compose["services"]["observer"]["depends_on"]["app"]["condition"] == "service_healthy"
+    assert compose["services"]["proxy"]["depends_on"]["app"]["condition"] == "service_healthy"
+
+
+def test_the_probes_are_exempt_from_the_https_redirect_the_compose_app_runs_with():
+    # given the compose app's environment: DEBUG off, so HTTPS redirects are on
+    compose = read_compose()
+    env = {"PATH": os.environ["PATH"], **compose["services"]["app"]["environment"]}
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    code = (
+        "from django.conf import settings; "
+        "print(settings.SECURE_SSL_REDIRECT, settings.SECURE_REDIRECT_EXEMPT)"
+    )
+
+    # when the settings are read with it
+    completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "agentstats.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    # then the probes' plain-HTTP checks are not redirected
+    assert completed.stdout.startswith("True ")
+    for pattern in ("^healthz$", "^readyz$"):
+        assert repr(pattern) in completed.stdout

@@ -4,15 +4,13 @@ Everything comes from the database (the observer and the agents' own calls keep 
 current), so the envelope is served even while the broker is down.
 """
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from agentstats.models import User
 from marketplace.access import restrict_to_visible_identities
@@ -38,8 +36,7 @@ from marketplace.names import (
     ALERTING_LOG_LEVELS,
     AgentTransport,
     ConnectionEventKind,
-    ConnectionStatus,
-    DeploymentMode,
+    EnvelopeTransport,
 )
 
 WINDOW = timedelta(hours=24)
@@ -71,7 +68,8 @@ class ConnectionEnvelope:
     identity: AgentIdentity
     state: AgentConnectionState
     judgement: Judgement
-    transport: str
+    # How it gets events in our terms (ws, stomp, amqp, polling); `transport` is Svantic's.
+    transport_detail: str
     open_connections: int
     flaps_24h: int
     uptime_24h_seconds: float
@@ -79,9 +77,14 @@ class ConnectionEnvelope:
     last_error_log: LastErrorLog | None = None
 
     @property
+    def transport(self) -> EnvelopeTransport:
+        """Svantic's transport: ws when connected, callback when hosted."""
+        return EnvelopeTransport.of_mode(self.judgement.deployment_mode)
+
+    @property
     def ws_mesh_pod_id(self) -> str | None:
         """The node of its open WebSocket connection; None when it has none."""
-        if self.open_connections == 0 or self.transport != AgentTransport.WEB_STOMP:
+        if self.open_connections == 0 or self.transport_detail != AgentTransport.WEB_STOMP:
             return None
         return self.state.owner_pod or None
 
@@ -109,7 +112,13 @@ def build_connection_envelope(identity: AgentIdentity, *, now: datetime) -> Conn
     flaps = sum(1 for event in events if event.kind == ConnectionEventKind.DISCONNECTED)
     has_subscriptions = identity.pk in _list_event_consuming([identity.pk])
     judgement = judge_connection(
-        _facts(state, has_subscriptions, len(open_connections), flaps, _observer()),
+        build_connection_facts(
+            state,
+            has_subscriptions=has_subscriptions,
+            live_connections=len(open_connections),
+            flaps=flaps,
+            observer=find_observer_status(),
+        ),
         thresholds=current_thresholds(),
         now=now,
     )
@@ -126,54 +135,15 @@ def build_connection_envelope(identity: AgentIdentity, *, now: datetime) -> Conn
         identity=identity,
         state=state,
         judgement=judgement,
-        transport=_transport(state, has_subscriptions, open_connections),
+        transport_detail=choose_transport_detail(
+            state, has_subscriptions=has_subscriptions, open_connections=open_connections
+        ),
         open_connections=len(open_connections),
         flaps_24h=flaps,
         uptime_24h_seconds=uptime,
         thresholds=current_thresholds(),
         last_error_log=find_last_error_logs([identity.uuid]).get(identity.uuid),
     )
-
-
-def summarize_connection_envelopes(
-    identities: QuerySet[AgentIdentity], *, now: datetime
-) -> dict[str, Any]:
-    """Totals by deployment_mode, connection_status and transport (5 queries, any size)."""
-    rows = list(identities.select_related("connection_state"))
-    ids = [row.pk for row in rows]
-    live = dict(
-        AgentBrokerConnection.objects.filter(identity_id__in=ids)
-        .values_list("identity_id")
-        .annotate(count=Count("id"))
-    )
-    flaps = dict(
-        AgentConnectionEvent.objects.filter(
-            identity_id__in=ids,
-            kind=ConnectionEventKind.DISCONNECTED,
-            occurred_at__gte=now - WINDOW,
-        )
-        .values_list("identity_id")
-        .annotate(count=Count("id"))
-    )
-    subscribed = _list_event_consuming(ids)
-    observer = _observer()
-    thresholds = current_thresholds()
-    totals: dict[str, Counter[str]] = {
-        "deployment_mode": Counter(dict.fromkeys(DeploymentMode.values(), 0)),
-        "connection_status": Counter(dict.fromkeys(ConnectionStatus.values(), 0)),
-        "transport": Counter(dict.fromkeys(AgentTransport.values(), 0)),
-    }
-    for identity in rows:
-        state = getattr(identity, "connection_state", None) or AgentConnectionState()
-        has_subscriptions = identity.pk in subscribed
-        facts = _facts(
-            state, has_subscriptions, live.get(identity.pk, 0), flaps.get(identity.pk, 0), observer
-        )
-        judgement = judge_connection(facts, thresholds=thresholds, now=now)
-        totals["deployment_mode"][judgement.deployment_mode] += 1
-        totals["connection_status"][judgement.connection_status] += 1
-        totals["transport"][_transport(state, has_subscriptions, [])] += 1
-    return {"agents": len(rows), **{key: dict(counter) for key, counter in totals.items()}}
 
 
 def find_last_error_logs(identity_uuids: Iterable[UUID]) -> dict[UUID, LastErrorLog]:
@@ -197,13 +167,15 @@ def list_connection_events(identity: AgentIdentity) -> QuerySet[AgentConnectionE
     return AgentConnectionEvent.objects.filter(identity=identity).order_by("-occurred_at", "-id")
 
 
-def _facts(
+def build_connection_facts(
     state: AgentConnectionState,
+    *,
     has_subscriptions: bool,
     live_connections: int,
     flaps: int,
     observer: ObserverStatus | None,
 ) -> ConnectionFacts:
+    """The facts the status judgement needs, from the rows that hold them."""
     return ConnectionFacts(
         has_subscriptions=has_subscriptions,
         live_connections=live_connections,
@@ -233,15 +205,18 @@ def _list_event_consuming(identity_ids: Iterable[int]) -> set[int]:
     return {pk for pk in legacy.union(unified) if pk is not None}
 
 
-def _observer() -> ObserverStatus | None:
+def find_observer_status() -> ObserverStatus | None:
+    """The connection observer's row (its last beat and view of the broker), if it ran."""
     return ObserverStatus.objects.filter(name="default").first()
 
 
-def _transport(
+def choose_transport_detail(
     state: AgentConnectionState,
+    *,
     has_subscriptions: bool,
     open_connections: list[AgentBrokerConnection],
 ) -> str:
+    """How the agent gets its events: polling, or the protocol of its latest connection."""
     if not has_subscriptions:
         return AgentTransport.POLLING
     if open_connections:

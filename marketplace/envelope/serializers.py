@@ -1,6 +1,5 @@
 """Shapes of the connection envelope API (/api/agents/...)."""
 
-from collections.abc import Mapping
 from typing import Any
 
 from rest_framework import serializers
@@ -14,7 +13,7 @@ from marketplace.names import (
     ConnectionEventKind,
     ConnectionStatus,
     DeploymentMode,
-    LabelledChoice,
+    EnvelopeTransport,
     RoutingStatus,
 )
 
@@ -23,13 +22,6 @@ class ConnectionLookupInputSerializer(serializers.Serializer):
     instance_id = serializers.UUIDField(help_text="The agent identity's uuid.")
     tenant_id = serializers.UUIDField(
         required=False, help_text="Customer uuid; narrows the lookup to that tenant."
-    )
-
-
-class ConnectionScopeInputSerializer(serializers.Serializer):
-    tenant_id = serializers.UUIDField(
-        required=False,
-        help_text="Customer uuid; staff and support may omit it for every tenant.",
     )
 
 
@@ -87,7 +79,12 @@ class ConnectionEnvelopeOutputSerializer(serializers.Serializer):
         help_text="connected: consumes events over the broker; hosted: only polls the API.",
     )
     transport = serializers.ChoiceField(
-        choices=AgentTransport.values(), help_text="How it gets events."
+        choices=EnvelopeTransport.values(),
+        help_text="Svantic's transport: ws for a connected agent, callback for a hosted one.",
+    )
+    transport_detail = serializers.ChoiceField(
+        choices=AgentTransport.values(),
+        help_text="How it gets events: ws (STOMP over WebSocket), stomp, amqp or polling.",
     )
     connection_status = serializers.ChoiceField(
         choices=ConnectionStatus.values(), help_text="Judged from the facts and thresholds."
@@ -138,6 +135,7 @@ class ConnectionEnvelopeOutputSerializer(serializers.Serializer):
                 "tenant_id": instance.identity.offering.customer.uuid,
                 "deployment_mode": instance.judgement.deployment_mode,
                 "transport": instance.transport,
+                "transport_detail": instance.transport_detail,
                 "connection_status": instance.judgement.connection_status,
                 "status": instance.judgement.status,
                 "status_reason": instance.judgement.status_reason,
@@ -163,71 +161,6 @@ class ConnectionEnvelopeOutputSerializer(serializers.Serializer):
 class ConnectionEnvelopeResponseSerializer(serializers.Serializer):
     ok = serializers.BooleanField(help_text="Always true on success.")
     connection = ConnectionEnvelopeOutputSerializer(help_text="The agent's envelope.")
-
-
-def _build_totals_serializer(
-    name: str, kind: type[LabelledChoice], help_texts: Mapping[LabelledChoice, str]
-) -> type[serializers.Serializer]:
-    """A serializer with one count per member of `kind`, in its order: none left out."""
-    if set(help_texts) != set(kind):
-        raise ValueError(f"{name}: a help text for each {kind.__name__}, and only those")
-    fields = {
-        member.value: serializers.IntegerField(help_text=help_texts[member]) for member in kind
-    }
-    return type(name, (serializers.Serializer,), fields)
-
-
-DeploymentModeTotalsOutputSerializer = _build_totals_serializer(
-    "DeploymentModeTotalsOutputSerializer",
-    DeploymentMode,
-    {
-        DeploymentMode.CONNECTED: "Agents consuming events over the broker.",
-        DeploymentMode.HOSTED: "Agents that only poll the API.",
-    },
-)
-ConnectionStatusTotalsOutputSerializer = _build_totals_serializer(
-    "ConnectionStatusTotalsOutputSerializer",
-    ConnectionStatus,
-    {
-        ConnectionStatus.UNKNOWN: "Agents whose state cannot be told.",
-        ConnectionStatus.ONLINE: "Reachable, quiet agents.",
-        ConnectionStatus.HEALTHY: "Reachable, active agents.",
-        ConnectionStatus.DEGRADED: "Failing or flapping agents.",
-        ConnectionStatus.OFFLINE: "Unreachable agents.",
-    },
-)
-TransportTotalsOutputSerializer = _build_totals_serializer(
-    "TransportTotalsOutputSerializer",
-    AgentTransport,
-    {
-        AgentTransport.WEB_STOMP: "STOMP over WebSocket.",
-        AgentTransport.STOMP: "Plain STOMP.",
-        AgentTransport.AMQP: "AMQP.",
-        AgentTransport.POLLING: "Polling the API only.",
-    },
-)
-
-
-class ConnectionTotalsOutputSerializer(serializers.Serializer):
-    agents = serializers.IntegerField(help_text="Agents counted.")
-    deployment_mode = DeploymentModeTotalsOutputSerializer(help_text="Per deployment mode.")
-    connection_status = ConnectionStatusTotalsOutputSerializer(help_text="Per status.")
-    transport = TransportTotalsOutputSerializer(help_text="Per transport.")
-
-
-class ConnectionScopeOutputSerializer(serializers.Serializer):
-    tenant_id = serializers.UUIDField(allow_null=True, help_text="The tenant asked for, if any.")
-    kind = serializers.ChoiceField(
-        choices=["global", "tenant", "own"],
-        help_text="global: every agent (staff/support); tenant: one customer; own: the "
-        "caller's customers and agents.",
-    )
-
-
-class ConnectionStatsResponseSerializer(serializers.Serializer):
-    ok = serializers.BooleanField(help_text="Always true on success.")
-    scope = ConnectionScopeOutputSerializer(help_text="What was counted.")
-    stats = ConnectionTotalsOutputSerializer(help_text="The totals.")
 
 
 class ConnectionEventOutputSerializer(serializers.Serializer):

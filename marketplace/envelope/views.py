@@ -20,16 +20,15 @@ from agentstats.api.throttling import AgentWriteThrottle
 from agentstats.api.validation import validated_input
 from agentstats.models import User
 from marketplace.access import can_manage_identity
-from marketplace.envelope.selectors import (
-    build_connection_envelope,
-    list_scoped_identities,
-    summarize_connection_envelopes,
+from marketplace.envelope.connection_stats import count_connection_stats, narrow_to_agent_type
+from marketplace.envelope.connection_stats_serializers import (
+    ConnectionStatsInputSerializer,
+    ConnectionStatsResponseSerializer,
 )
+from marketplace.envelope.selectors import build_connection_envelope, list_scoped_identities
 from marketplace.envelope.serializers import (
     ConnectionEnvelopeResponseSerializer,
     ConnectionLookupInputSerializer,
-    ConnectionScopeInputSerializer,
-    ConnectionStatsResponseSerializer,
     DispatchInputSerializer,
     HeartbeatInputSerializer,
 )
@@ -60,22 +59,28 @@ class AgentConnectionViewSet(viewsets.ViewSet):
         return Response(body.data)
 
     @extend_schema(
-        request=ConnectionScopeInputSerializer,
+        request=ConnectionStatsInputSerializer,
         responses={200: ConnectionStatsResponseSerializer},
     )
     @action(detail=False, methods=["post"])
     def get_connection_stats(self, request: Request) -> Response:
-        """Totals by deployment mode, connection status and transport, in the caller's scope."""
-        data = validated_input(ConnectionScopeInputSerializer, request.data)
+        """Agents counted by deployment mode, status and transport, in the caller's scope
+        (Svantic's shape)."""
+        data = validated_input(ConnectionStatsInputSerializer, request.data)
         user: User = request.user  # type: ignore[assignment]
         tenant = data.get("tenant_id")
-        identities = list_scoped_identities(user, tenant_uuid=tenant)
-        stats = summarize_connection_envelopes(identities, now=timezone.now())
-        kind = "tenant" if tenant else ("global" if is_global_reader(user) else "own")
-        body = ConnectionStatsResponseSerializer(
-            {"ok": True, "scope": {"tenant_id": tenant, "kind": kind}, "stats": stats}
+        identities = narrow_to_agent_type(
+            list_scoped_identities(user, tenant_uuid=tenant), data.get("agent_type")
         )
-        return Response(body.data)
+        answer = {
+            "ok": True,
+            "stats": count_connection_stats(identities, now=timezone.now()),
+            "tenant_id": tenant,
+            "scope": "tenant" if tenant else ("global" if is_global_reader(user) else "own"),
+        }
+        if "agent_type" in data:
+            answer["agent_type"] = data["agent_type"]
+        return Response(ConnectionStatsResponseSerializer(answer).data)
 
     @extend_schema(request=DispatchInputSerializer, responses={204: None, 404: NOT_FOUND})
     @action(detail=False, methods=["post"])

@@ -1,6 +1,7 @@
 """The stats answer: agent rows and the broker snapshot fetched side by side, merged,
 rendered as JSON, and shared through the cache by pollers asking the same question."""
 
+import contextvars
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -110,7 +111,8 @@ def _load_while_asking_broker(
     # The answer takes as long as the slower of the broker and the database work, not
     # their sum: the snapshot is fetched in a thread while the rows load.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rmq-snapshot") as pool:
-        pending = pool.submit(wait_for_broker_snapshot, broker)
+        # In a copy of this context: the request log's broker-call listener hears its calls.
+        pending = pool.submit(contextvars.copy_context().run, wait_for_broker_snapshot, broker)
         rows = list_agent_rows(filters)
         prepared = prepare(rows)
         wait = pending.result()

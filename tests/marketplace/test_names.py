@@ -10,6 +10,7 @@ from marketplace.names import (
     AgentTransport,
     ConnectionStatus,
     DeploymentMode,
+    EnvelopeTransport,
     ObservableObjectType,
     RoutingStatus,
 )
@@ -101,8 +102,10 @@ def test_the_envelope_totals_have_a_key_for_every_member_in_enum_order(
     # Then each total lists every member of its enum, in declaration order
     assert response.status_code == 200
     stats = response.json()["stats"]
-    assert list(stats["deployment_mode"]) == DeploymentMode.values()
-    assert list(stats["connection_status"]) == ConnectionStatus.values()
-    assert list(stats["transport"]) == AgentTransport.values()
-    assert stats["deployment_mode"][DeploymentMode.HOSTED] == 1
-    assert stats["transport"][AgentTransport.POLLING] == 1
+    assert list(stats["by_deployment_mode"]) == DeploymentMode.values()
+    assert list(stats["by_status"]) == ConnectionStatus.values()
+    assert list(stats["by_transport"]) == EnvelopeTransport.values()
+    assert list(stats["by_transport_detail"]) == AgentTransport.values()
+    assert stats["by_deployment_mode"][DeploymentMode.HOSTED] == 1
+    assert stats["by_transport"][EnvelopeTransport.CALLBACK] == 1
+    assert stats["by_transport_detail"][AgentTransport.POLLING] == 1

@@ -1,76 +1,18 @@
 """With the database unreachable, the real server answers 503 in DRF's shape."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.kit.network import free_port
-from tests.kit.paths import ROOT
-from tests.kit.polling import wait_until
-
-# Generous on purpose: on a busy machine the first answer of a fresh worker takes seconds.
-READY_DEADLINE_SECONDS = 60
-PROBE_CONNECT_SECONDS = 5
-PROBE_READ_SECONDS = 15
+from tests.kit.gunicorn import serve_without_database
 
 
 @pytest.fixture
 def server_without_database() -> Iterator[str]:
     """gunicorn serving the app with DATABASE_URL at a port where nothing listens."""
-    port = free_port()
-    env = dict(os.environ)
-    env.update(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/agentstats",
-        SECRET_KEY="test-only-secret-key",
-        ALLOWED_HOSTS="127.0.0.1",
-        DEBUG="false",
-        SECURE_SSL_REDIRECT="false",
-    )
-    process = subprocess.Popen(  # noqa: S603 - our own app under gunicorn
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            "agentstats.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            # A loaded machine may take long over the first request; no worker kill then.
-            "--timeout",
-            "120",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url, process)
+    with serve_without_database() as url:
         yield url
-    finally:
-        process.terminate()
-        _, stderr = process.communicate(timeout=60)
-        assert b"Traceback" not in stderr
-
-
-def wait_until_serving(url: str, process: subprocess.Popen) -> None:
-    """Poll until gunicorn answers anything at all, with a deadline a loaded 2-core
-    machine meets: a worker that is still importing Django answers late, not never."""
-
-    def is_serving() -> bool:
-        assert process.poll() is None, "gunicorn exited before serving"
-        try:
-            requests.get(f"{url}/api/schema/", timeout=(PROBE_CONNECT_SECONDS, PROBE_READ_SECONDS))
-        except requests.RequestException:
-            return False  # not listening yet, or busy starting: probe again
-        return True
-
-    wait_until(is_serving, timeout=READY_DEADLINE_SECONDS, interval=0.2, message="gunicorn answers")
 
 
 @pytest.mark.parametrize(

@@ -54,8 +54,9 @@ def test_connection_stats_echo_the_scope_and_count_only_inside_it(
     # then
     assert response.status_code == 200
     assert response.json()["ok"] is True
-    assert response.json()["scope"] == {"tenant_id": tenant_uuid, "kind": scope_kind}
-    assert response.json()["stats"]["agents"] == agents
+    assert (response.json()["tenant_id"], response.json()["scope"]) == (tenant_uuid, scope_kind)
+    assert "agent_type" not in response.json()
+    assert response.json()["stats"]["total"] == agents
 
 
 def test_connection_stats_need_authentication(tenants, client_as):
@@ -124,16 +125,17 @@ def test_owner_totals_count_each_mode_status_and_transport_of_its_own_tenant_onl
     # then
     assert response.status_code == 200
     assert response.json()["stats"] == {
-        "agents": 6,
-        "deployment_mode": {"connected": 4, "hosted": 2},
-        "connection_status": {
+        "total": 6,
+        "by_deployment_mode": {"connected": 4, "hosted": 2},
+        "by_status": {
             "unknown": 1,
             "online": 1,
             "healthy": 2,
             "degraded": 1,
             "offline": 1,
         },
-        "transport": {"ws": 2, "stomp": 1, "amqp": 1, "polling": 2},
+        "by_transport": {"ws": 4, "callback": 2},
+        "by_transport_detail": {"ws": 2, "stomp": 1, "amqp": 1, "polling": 2},
     }
 
 
@@ -144,16 +146,17 @@ def test_global_totals_count_every_tenant_with_zero_keys_present(fleet, client_a
     # then
     assert response.status_code == 200
     assert response.json()["stats"] == {
-        "agents": 10,
-        "deployment_mode": {"connected": 4, "hosted": 6},
-        "connection_status": {
+        "total": 10,
+        "by_deployment_mode": {"connected": 4, "hosted": 6},
+        "by_status": {
             "unknown": 2,
             "online": 1,
             "healthy": 2,
             "degraded": 4,
             "offline": 1,
         },
-        "transport": {"ws": 2, "stomp": 1, "amqp": 1, "polling": 6},
+        "by_transport": {"ws": 4, "callback": 6},
+        "by_transport_detail": {"ws": 2, "stomp": 1, "amqp": 1, "polling": 6},
     }
 
 
@@ -166,10 +169,11 @@ def test_tenant_totals_of_an_empty_tenant_are_all_zero(tenants, client_as):
 
     # then
     assert response.json()["stats"] == {
-        "agents": 0,
-        "deployment_mode": {"connected": 0, "hosted": 0},
-        "connection_status": {"unknown": 0, "online": 0, "healthy": 0, "degraded": 0, "offline": 0},
-        "transport": {"ws": 0, "stomp": 0, "amqp": 0, "polling": 0},
+        "total": 0,
+        "by_deployment_mode": {"connected": 0, "hosted": 0},
+        "by_status": {"unknown": 0, "online": 0, "healthy": 0, "degraded": 0, "offline": 0},
+        "by_transport": {"ws": 0, "callback": 0},
+        "by_transport_detail": {"ws": 0, "stomp": 0, "amqp": 0, "polling": 0},
     }
 
 
@@ -189,7 +193,7 @@ def test_totals_judge_flapping_from_the_disconnects_of_the_last_24h_only(
     response = post(client_as("owner_b"), GET_STATS, {})
 
     # then
-    assert response.json()["stats"]["connection_status"] == {
+    assert response.json()["stats"]["by_status"] == {
         "unknown": 1,
         "online": 1,
         "healthy": 0,
@@ -209,9 +213,15 @@ def test_totals_agree_with_the_envelopes_of_the_same_agents(fleet, client_as):
     stats = post(staff, GET_STATS, {}).json()["stats"]
 
     # then
-    for key in ("deployment_mode", "connection_status", "transport"):
+    totals = {
+        "deployment_mode": "by_deployment_mode",
+        "connection_status": "by_status",
+        "transport": "by_transport",
+        "transport_detail": "by_transport_detail",
+    }
+    for key, total in totals.items():
         tallied = Counter(envelope[key] for envelope in envelopes)
-        assert {name: count for name, count in stats[key].items() if count} == dict(tallied)
+        assert {name: count for name, count in stats[total].items() if count} == dict(tallied)
 
 
 def populate_agent(offering, clock: FakeClock, number: int) -> None:
@@ -246,6 +256,6 @@ def test_connection_stats_make_the_same_number_of_queries_for_1_and_20_agents(
         large = post(staff, GET_STATS, body)
 
     # then
-    assert (small.json()["stats"]["agents"], large.json()["stats"]["agents"]) == (1, 20)
-    assert large.json()["stats"]["connection_status"]["degraded"] == 20
+    assert (small.json()["stats"]["total"], large.json()["stats"]["total"]) == (1, 20)
+    assert large.json()["stats"]["by_status"]["degraded"] == 20
     assert len(twenty_agents.captured_queries) == len(one_agent.captured_queries)

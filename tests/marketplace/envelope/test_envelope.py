@@ -29,7 +29,8 @@ def test_envelope_of_a_hosted_agent_never_seen_is_unknown_never_seen_over_pollin
         "agent_type": "waldur-site-agent",
         "tenant_id": str(tenants.customer_a.uuid),
         "deployment_mode": "hosted",
-        "transport": "polling",
+        "transport": "callback",
+        "transport_detail": "polling",
         "connection_status": "unknown",
         "status": "unknown",
         "status_reason": "never_seen",
@@ -90,6 +91,7 @@ def test_envelope_of_an_agent_with_a_web_stomp_connection_is_online_over_ws(
         "tenant_id": str(tenants.customer_a.uuid),
         "deployment_mode": "connected",
         "transport": "ws",
+        "transport_detail": "ws",
         "connection_status": "online",
         "status": "available",
         "status_reason": "connected",
@@ -112,11 +114,11 @@ def test_envelope_of_an_agent_with_a_web_stomp_connection_is_online_over_ws(
 
 
 @pytest.mark.parametrize(
-    ("protocol", "transport", "ws_mesh_pod_id"),
+    ("protocol", "transport_detail", "ws_mesh_pod_id"),
     [("STOMP 1.2", "stomp", None), ("AMQP 0-9-1", "amqp", None), ("Web STOMP 1.2", "ws", NODE)],
 )
-def test_envelope_transport_follows_the_broker_protocol(
-    tenants, client_as, clock, protocol, transport, ws_mesh_pod_id
+def test_envelope_transport_detail_follows_the_broker_protocol(
+    tenants, client_as, clock, protocol, transport_detail, ws_mesh_pod_id
 ):
     # given
     subscription = subscribe(tenants.agent_a)
@@ -127,8 +129,9 @@ def test_envelope_transport_follows_the_broker_protocol(
     envelope = fetch_envelope(client_as("staff"), tenants.agent_a)
 
     # then
-    assert (envelope["transport"], envelope["owner_pod"], envelope["ws_mesh_pod_id"]) == (
-        transport,
+    assert envelope["transport"] == "ws"
+    assert (envelope["transport_detail"], envelope["owner_pod"], envelope["ws_mesh_pod_id"]) == (
+        transport_detail,
         NODE,
         ws_mesh_pod_id,
     )

@@ -242,7 +242,8 @@ def test_connection_totals_count_a_consumer_agent_as_connected_in_fixed_queries(
     eleven, eleven_queries = totals()
 
     # then every consumer agent consumes events over the broker, whatever the fleet size
-    assert one["deployment_mode"] == {"connected": 1, "hosted": 0}
-    assert eleven["deployment_mode"] == {"connected": 11, "hosted": 0}
-    assert eleven["transport"]["ws"] == 11
+    assert one["by_deployment_mode"] == {"connected": 1, "hosted": 0}
+    assert eleven["by_deployment_mode"] == {"connected": 11, "hosted": 0}
+    assert eleven["by_transport"] == {"ws": 11, "callback": 0}
+    assert eleven["by_transport_detail"]["ws"] == 11
     assert one_queries == eleven_queries
