@@ -6,7 +6,18 @@ import requests
 import responses
 
 from marketplace.models import ObserverStatus
-from tests.kit.broker import CONNECTIONS_URL, mock_queue_listings
+from tests.factories import (
+    AgentIdentityFactory,
+    EventConsumerFactory,
+    EventSubscriptionQueueFactory,
+)
+from tests.kit.broker import (
+    CONNECTIONS_URL,
+    consumer_login,
+    consumer_queue,
+    mock_broker_snapshot,
+    mock_queue_listings,
+)
 from tests.kit.fleet import Fleet
 from tests.kit.metrics import parse_samples, sample
 
@@ -62,6 +73,42 @@ def test_an_agent_that_only_polls_the_api_has_no_connection_series(scraper, brok
     ]
     assert sorted(agents) == ["consuming", "consuming"]
     assert sample(samples, "agentstats_agents", status="disconnected") == 2
+
+
+def test_unified_consumer_agents_follow_the_stats_rule_and_count_unconsumed_queues(
+    scraper, broker, offering
+):
+    # given: `logged-in` is logged in (3 messages, no consumer), `listening` consumes its
+    # consumer queue but not its legacy queue (2 messages), `silent`'s queue is missing
+    consumers = {
+        name: EventConsumerFactory(identity=AgentIdentityFactory(offering=offering, name=name))
+        for name in ("logged-in", "listening", "silent")
+    }
+    legacy = EventSubscriptionQueueFactory(
+        event_subscription__agent_identity=consumers["listening"].identity
+    )
+    mock_broker_snapshot(
+        broker,
+        connections=[consumer_login(consumers["logged-in"], peer_host="10.7.7.7")],
+        queues=[
+            consumer_queue(consumers["logged-in"], messages=3),
+            consumer_queue(consumers["listening"], consumers=1),
+            {"name": legacy.queue_name, "vhost": legacy.vhost, "messages": 2, "consumers": 0},
+        ],
+    )
+
+    # when
+    samples = parse_samples(scraper().content.decode())
+
+    # then
+    for name, (connected, unconsumed) in {
+        "logged-in": (1, 3),
+        "listening": (1, 2),
+        "silent": (0, 0),
+    }.items():
+        labels = _agent_labels(name, offering)
+        assert sample(samples, "agentstats_agent_connected", **labels) == connected, name
+        assert sample(samples, "agentstats_agent_unconsumed_messages", **labels) == unconsumed
 
 
 def test_the_observer_beat_is_zero_until_it_beats_then_its_unix_time(scraper, answering_broker, db):
