@@ -16,10 +16,10 @@ TEST_ENV := SECRET_KEY=test-only-secret-key DATABASE_URL=$(TEST_DATABASE_URL)
 # marker from its fixtures (tests/kit/services.py); `make unit` deselects them and runs the
 # rest on an in-memory SQLite database and the local-memory cache. CI=true: a test that asks
 # for a service anyway fails rather than skips.
-SERVICE_MARKERS := broker or postgres or redis or browser or live_server
+SERVICE_MARKERS := broker or postgres or redis or browser or live_server or prometheus
 UNIT_ENV := CI=true SECRET_KEY=test-only-secret-key DATABASE_URL=sqlite:///:memory: CACHE_URL=
 
-.PHONY: run test unit lint install services browser bench clean
+.PHONY: run test unit lint install services browser prometheus bench clean
 
 $(STAMP): pyproject.toml constraints.txt $(foreach version,$(AGENT_VERSIONS),constraints-agent-$(version).txt)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -64,7 +64,15 @@ browser:
 	  { timeout 300 apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq chromium chromium-driver; }
 
-test: $(STAMP) services browser lint
+# The alert rules are checked and unit-tested by Debian's promtool, and a real Debian
+# prometheus server scrapes a live instance in the tests (deploy/, tests/deploy/). Installed
+# when missing (without the recommended exporters); if that fails, the tests say so.
+prometheus:
+	-@command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	  { timeout 300 apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive timeout 900 apt-get install -y -qq --no-install-recommends prometheus; }
+
+test: $(STAMP) services browser prometheus lint
 	$(TEST_ENV) $(BIN)/python manage.py check
 	$(TEST_ENV) $(BIN)/python manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null

@@ -3,7 +3,8 @@
 Every scrape builds a fresh registry from one database read and one broker snapshot, so
 nothing about the fleet outlives the scrape. Only the snapshot's latency histogram and
 error counter accumulate across scrapes; they live here, outside the global registry.
-Labels are bounded by the number of states and offerings, never by agents or connections.
+Labels are bounded by the number of states, offerings and registered agents, never by
+connections, queues or vhosts.
 
 A scrape asks the broker itself instead of reusing the stats endpoint's shared snapshot:
 the latency and `agentstats_broker_up` then describe the broker at scrape time, and a
@@ -15,6 +16,7 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from uuid import UUID
 
@@ -22,7 +24,13 @@ from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from marketplace.metrics.agent_series import build_agent_families, build_observer_family
 from marketplace.metrics.jobs import JobRunCollector
+from marketplace.metrics.selectors import (
+    OfferingOwner,
+    list_offering_owners,
+    read_observer_last_beat,
+)
 from marketplace.names import REPORTED_SERVICE_STATES
 from marketplace.stats.merge import AgentRow, ConnectionReport, build_connection_report
 from marketplace.stats.selectors import AgentFilters, list_agent_rows
@@ -45,21 +53,30 @@ BROKER_SNAPSHOT_ERRORS = Counter(
 
 @dataclass(frozen=True, slots=True)
 class FleetScrape:
-    """What one scrape saw: the agents, and the merged report unless the broker failed."""
+    """What one scrape saw: the agents, and the merged report unless the broker failed;
+    the offerings' customers and the observer's last beat."""
 
     rows: tuple[AgentRow, ...]
     report: ConnectionReport | None
+    owners: dict[UUID, OfferingOwner]
+    observer_last_beat: datetime | None
 
 
 def scrape_fleet(*, broker: ManagementClient) -> FleetScrape:
     """Read the agents and one timed broker snapshot; a broker failure is counted, not raised."""
     rows = tuple(list_agent_rows(AgentFilters()))
+    owners = list_offering_owners()
+    observer_last_beat = read_observer_last_beat()
     try:
         snapshot = _fetch_timed_snapshot(broker)
     except BrokerError:
         BROKER_SNAPSHOT_ERRORS.inc()
-        return FleetScrape(rows=rows, report=None)
-    return FleetScrape(rows=rows, report=build_connection_report(rows, snapshot))
+        report = None
+    else:
+        report = build_connection_report(rows, snapshot)
+    return FleetScrape(
+        rows=rows, report=report, owners=owners, observer_last_beat=observer_last_beat
+    )
 
 
 def build_metrics_registry(
@@ -82,7 +99,8 @@ class FleetCollector:
         self.scrape = scrape
 
     def collect(self) -> Iterator[Metric]:
-        """Yield broker_up, services by state and, with a snapshot, agents and queues."""
+        """Yield broker_up, services by state, the observer's beat and, with a snapshot,
+        agents and queues in total, per offering and per agent."""
         report = self.scrape.report
         yield GaugeMetricFamily(
             "agentstats_broker_up",
@@ -90,8 +108,10 @@ class FleetCollector:
             value=0 if report is None else 1,
         )
         yield _services_by_state(self.scrape.rows)
+        yield build_observer_family(self.scrape.observer_last_beat)
         if report is not None:
             yield from _agents_and_queues(report)
+            yield from build_agent_families(report, owners=self.scrape.owners)
 
 
 def is_metrics_request_allowed(

@@ -12,8 +12,9 @@ ERRORS_TOTAL = "agentstats_broker_snapshot_errors_total"
 SNAPSHOTS_COUNT = "agentstats_broker_snapshot_seconds_count"
 # SQL queries of one scrape: agents with offering and creator, their services, their
 # subscriptions with owner, the subscriptions' queues with their offering, their event
-# consumers with owner, and the background jobs' last runs.
-SCRAPE_QUERIES = 6
+# consumers with owner; the offerings' customers; the observer's beat; and the background
+# jobs' last runs.
+SCRAPE_QUERIES = 8
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -23,6 +23,7 @@ SERVICE_FIXTURES = {
     "browser": "browser",
     "live_server": "live_server",
     "server_without_database": "live_server",
+    "prometheus_binaries": "prometheus",
 }
 SERVICE_MARKERS = tuple(sorted(set(SERVICE_FIXTURES.values())))
 
