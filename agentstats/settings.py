@@ -316,6 +316,13 @@ JOB_RECONCILE_CONNECTIONS_SECONDS = _env_float(
     default=_env_float("OBSERVER_RECONCILE_SECONDS", default=60),
 )
 JOB_PRUNE_JOB_RUNS_SECONDS = _env_float("JOB_PRUNE_JOB_RUNS_SECONDS", default=3600)
+# The broker reconcile (re-declares missing queues, removes unexplained own objects after
+# BROKER_ORPHAN_GRACE_SECONDS) and the broker-credential revocation sweep (the safety net
+# of the signal path: revocation is bounded by this period, so keep it under 60 s).
+JOB_RECONCILE_BROKER_SECONDS = _env_float("JOB_RECONCILE_BROKER_SECONDS", default=300)
+JOB_REVOKE_BROKER_CREDENTIALS_SECONDS = _env_float(
+    "JOB_REVOKE_BROKER_CREDENTIALS_SECONDS", default=30
+)
 # Days the record of job runs (JobRun rows) is kept.
 JOB_RUN_RETENTION_DAYS = _env_float("JOB_RUN_RETENTION_DAYS", default=7)
 # A service whose newest processor run is older than this is marked Idle (upstream: 10 min).

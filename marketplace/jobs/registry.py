@@ -14,6 +14,8 @@ from marketplace.envelope.observer import reconcile_connections
 from marketplace.jobs.engine import Job
 from marketplace.jobs.idle import mark_idle_services
 from marketplace.models import JobRun
+from marketplace.registration.housekeeping import run_reconcile_broker
+from marketplace.registration.revocation import run_revoke_broker_credentials
 
 
 def run_mark_idle_services(*, now: datetime) -> dict[str, int]:
@@ -38,6 +40,12 @@ JOBS: list[Job] = [
     Job("prune_agent_logs", "JOB_PRUNE_AGENT_LOGS_SECONDS", run_prune_agent_logs),
     Job("reconcile_connections", "JOB_RECONCILE_CONNECTIONS_SECONDS", run_reconcile_connections),
     Job("prune_job_runs", "JOB_PRUNE_JOB_RUNS_SECONDS", run_prune_job_runs),
+    Job("reconcile_broker", "JOB_RECONCILE_BROKER_SECONDS", run_reconcile_broker),
+    Job(
+        "revoke_broker_credentials",
+        "JOB_REVOKE_BROKER_CREDENTIALS_SECONDS",
+        run_revoke_broker_credentials,
+    ),
 ]
 
 # One /metrics series per registered job, whatever rows the table holds.

@@ -17,7 +17,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from marketplace.jobs.registry import JOB_NAMES
+from marketplace.jobs.registry import JOB_NAMES, JOBS
 from marketplace.models import AgentService, JobRun
 from marketplace.names import AgentServiceState, JobOutcome
 from tests.factories import AgentProcessorFactory, AgentServiceFactory
@@ -41,13 +41,8 @@ def scheduler_environment() -> dict[str, str]:
         "AGENT_SERVICE_IDLE_AFTER_SECONDS": "600",
         "DATABASE_CONN_MAX_AGE": "0",
     }
-    for name in (
-        "MARK_IDLE_SERVICES",
-        "PRUNE_AGENT_LOGS",
-        "RECONCILE_CONNECTIONS",
-        "PRUNE_JOB_RUNS",
-    ):
-        env[f"JOB_{name}_SECONDS"] = str(PERIOD)
+    for job in JOBS:
+        env[job.period_setting] = str(PERIOD)
     return env
 
 

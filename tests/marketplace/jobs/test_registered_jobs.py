@@ -29,6 +29,8 @@ def test_every_registered_job_has_a_unique_name_and_a_period_setting(settings):
         "prune_agent_logs",
         "reconcile_connections",
         "prune_job_runs",
+        "reconcile_broker",
+        "revoke_broker_credentials",
     }
 
 
