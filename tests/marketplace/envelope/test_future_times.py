@@ -22,7 +22,7 @@ def failed_dispatch(agent: AgentIdentity, occurred_at: str) -> dict:
 def test_a_dispatch_in_the_year_9999_is_a_400_and_counts_nothing(tenants, client_as):
     # when
     response = post(
-        client_as("creator_a"),
+        client_as("owner_a"),
         RECORD_DISPATCH,
         failed_dispatch(tenants.agent_a, "9999-12-31T23:59:59Z"),
     )
@@ -41,7 +41,7 @@ def test_a_dispatch_may_be_ahead_by_the_clock_skew_and_no_more(
     # when an agent whose clock runs `ahead` seconds fast reports a dispatch
     at = clock.now() + timedelta(seconds=ahead)
     response = post(
-        client_as("creator_a"), RECORD_DISPATCH, failed_dispatch(tenants.agent_a, iso(at))
+        client_as("owner_a"), RECORD_DISPATCH, failed_dispatch(tenants.agent_a, iso(at))
     )
 
     # then
@@ -55,7 +55,7 @@ def test_the_skew_is_a_setting(tenants, client_as, clock, settings):
 
     # when
     response = post(
-        client_as("creator_a"), RECORD_DISPATCH, failed_dispatch(tenants.agent_a, iso(at))
+        client_as("owner_a"), RECORD_DISPATCH, failed_dispatch(tenants.agent_a, iso(at))
     )
 
     # then
@@ -65,7 +65,7 @@ def test_the_skew_is_a_setting(tenants, client_as, clock, settings):
 
 def test_a_refused_future_failure_leaves_the_agent_recoverable(tenants, client_as, clock, settings):
     # given a refused far-future failure and a real one now
-    client = client_as("creator_a")
+    client = client_as("owner_a")
     post(client, RECORD_DISPATCH, failed_dispatch(tenants.agent_a, "9999-12-31T23:59:59Z"))
     post(client, RECORD_DISPATCH, failed_dispatch(tenants.agent_a, iso(clock.now())))
 
@@ -88,7 +88,7 @@ def test_an_identity_restarted_in_the_future_is_a_400(tenants, client_as, clock)
         "name": tenants.agent_a.name,
         "last_restarted": iso(clock.now() + timedelta(hours=1)),
     }
-    response = post(client_as("creator_a"), IDENTITIES, body)
+    response = post(client_as("owner_a"), IDENTITIES, body)
 
     # then
     assert response.status_code == 400
@@ -104,7 +104,7 @@ def test_an_identity_restarted_just_now_is_stored(tenants, client_as, clock):
         "name": tenants.agent_a.name,
         "last_restarted": iso(clock.now()),
     }
-    response = post(client_as("creator_a"), IDENTITIES, body)
+    response = post(client_as("owner_a"), IDENTITIES, body)
 
     # then
     assert response.status_code == 201

@@ -62,7 +62,7 @@ def test_a_refused_object_route_write_does_not_refresh_last_seen(tenants, client
     clock.advance(60)
 
     # when its own principal makes a write that is refused
-    response = call(client_as("creator_a"), tenants.agent_a)
+    response = call(client_as("owner_a"), tenants.agent_a)
 
     # then
     assert response.status_code == 400
@@ -85,7 +85,7 @@ def test_the_same_write_refreshes_last_seen_once_it_succeeds(tenants, client_as,
     clock.advance(60)
     service = AgentServiceFactory(identity=tenants.agent_a)
     url = f"{SERVICES}{service.uuid.hex}/set_statistics/"
-    client = client_as("creator_a")
+    client = client_as("owner_a")
     assert post(client, url, {"statistics": "x"}).status_code == 400
 
     # when the agent sends it again, correctly

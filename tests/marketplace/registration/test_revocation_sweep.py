@@ -19,7 +19,7 @@ from marketplace.registration.revocation_signals import (
     disconnect_revocation_signals,
 )
 from tests.factories import AgentIdentityFactory
-from tests.kit.broker import MANAGEMENT, management_url
+from tests.kit.broker import MANAGEMENT, answer_vhost_lookups, management_url
 from tests.kit.revocation import (
     deactivate,
     provisioned_consumer,
@@ -90,10 +90,13 @@ def test_an_owner_who_lost_its_right_loses_its_rows_and_broker_users(
     assert counts["deleted"] == 2
     assert not EventSubscription.objects.exists()
     assert not EventConsumer.objects.exists()
+    # (and the owner's vhost, which nothing uses any more)
     assert calls(obeying_broker) == [
         ("DELETE", f"/api/users/{subscription.uuid.hex}"),
         ("DELETE", f"/api/users/{consumer.rmq_username}"),
         ("DELETE", f"/api/queues/{owner.uuid.hex}/{consumer.queue_name}"),
+        ("GET", "/api/vhosts"),
+        ("DELETE", f"/api/vhosts/{owner.uuid.hex}"),
     ]
 
 
@@ -206,6 +209,8 @@ def test_an_unavailable_broker_stops_the_run_and_the_next_run_finishes(identity,
 
     # when the broker is back
     broker.replace(responses.DELETE, management_url("users"), status=204)
+    broker.add(responses.DELETE, management_url("vhosts"), status=204)
+    answer_vhost_lookups(broker)
     counts = sweep()
 
     # then the next run revokes both

@@ -13,7 +13,7 @@ from marketplace.names import AuthKind, AuthorizedVia
 from marketplace.registration.consumers import ConsumerCaller, register_event_consumer
 from marketplace.registration.services import delete_event_subscription
 from rmq.client import ManagementClient
-from tests.factories import AgentIdentityFactory, UserFactory
+from tests.factories import AgentIdentityFactory, CustomerFactory, UserFactory
 from tests.kit.polling import wait_until
 from tests.kit.real_broker import management, provision_agent
 
@@ -66,13 +66,16 @@ def test_a_consumer_registered_while_the_owners_last_subscription_is_deleted_kee
     # given an owner whose only row is a subscription, whose deletion is held just before
     # it deletes the (then unused) vhost
     owner = UserFactory()
+    customer = CustomerFactory(owners=[owner])
     subscription, _ = provision_agent(
-        AgentIdentityFactory(created_by=owner), owner=owner, object_type="order"
+        AgentIdentityFactory(created_by=owner, offering__customer=customer),
+        owner=owner,
+        object_type="order",
     )
-    other_agent = AgentIdentityFactory(created_by=owner)
+    other_agent = AgentIdentityFactory(created_by=owner, offering__customer=customer)
     paused, release = threading.Event(), threading.Event()
     caller = ConsumerCaller(
-        user=owner, auth_kind=AuthKind.TOKEN, authorized_via=AuthorizedVia.IDENTITY_MANAGER
+        user=owner, auth_kind=AuthKind.TOKEN, authorized_via=AuthorizedVia.CUSTOMER_OWNER
     )
     with ThreadPoolExecutor(max_workers=2) as pool:
         deletion = in_thread(
