@@ -103,6 +103,8 @@ AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_HTTP_RESPONSE_CODE = 429
 # Successful log-ins are not recorded (the table would only grow); failures are.
 AXES_DISABLE_ACCESS_LOG = True
+# No "AXES: BEGIN ..." INFO line at every start-up (each management command, each worker).
+AXES_VERBOSE = False
 
 ROOT_URLCONF = "agentstats.urls"
 WSGI_APPLICATION = "agentstats.wsgi.application"
