@@ -79,7 +79,7 @@ test: $(STAMP) services browser prometheus lint
 	$(TEST_ENV) $(BIN)/pytest
 
 unit: $(STAMP)
-	$(UNIT_ENV) $(BIN)/pytest -m "not ($(SERVICE_MARKERS))"
+	$(UNIT_ENV) $(BIN)/pytest -n 2 -m "not ($(SERVICE_MARKERS))"
 
 # docs/benchmarks.md: the stats endpoint against the broker's floor and the upstream pattern,
 # and a 32-poller load run (wrk). About 15 minutes; never alongside the test suite.
