@@ -30,6 +30,20 @@ def run_reconcile_connections(*, now: datetime) -> dict[str, int]:
     return {"broker_connections": reconcile_connections()}
 
 
+class RevocationIncomplete(RuntimeError):
+    """The sweep could not revoke every credential it should have (the broker failed)."""
+
+
+def run_revocation_sweep(*, now: datetime) -> dict[str, int]:
+    """The revocation sweep, failing its run when a credential stayed unrevoked: the sweep
+    counts broker failures and goes on, but a run that left access in place is not `ok`
+    (its /metrics series and the job-failing alert must say so)."""
+    counts = run_revoke_broker_credentials(now=now)
+    if counts.get("failed"):
+        raise RevocationIncomplete(f"{counts['failed']} credential(s) left unrevoked: {counts}")
+    return counts
+
+
 def run_prune_job_runs(*, now: datetime) -> dict[str, int]:
     cutoff = now - timedelta(days=settings.JOB_RUN_RETENTION_DAYS)
     return {"deleted": JobRun.objects.filter(started_at__lt=cutoff).delete()[0]}
@@ -44,7 +58,7 @@ JOBS: list[Job] = [
     Job(
         "revoke_broker_credentials",
         "JOB_REVOKE_BROKER_CREDENTIALS_SECONDS",
-        run_revoke_broker_credentials,
+        run_revocation_sweep,
     ),
 ]
 

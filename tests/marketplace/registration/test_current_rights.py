@@ -8,13 +8,7 @@ from marketplace.models import EventConsumer, EventSubscription
 from tests.factories import UserFactory
 from tests.kit.api import IDENTITIES, SERVICES, SUBSCRIPTIONS
 from tests.kit.revocation import provisioned_consumer, provisioned_subscription
-from tests.marketplace.consumers.management import accept_provisioning, register_queue_url
-
-
-@pytest.fixture
-def obeying_broker(broker):
-    accept_provisioning(broker)
-    return broker
+from tests.marketplace.consumers.management import register_queue_url
 
 
 @pytest.fixture
@@ -126,7 +120,7 @@ def test_staff_acting_on_a_tenants_agent_are_refused_a_broker_credential(
 
 
 def test_staff_who_own_the_customer_may_register(
-    identity, customer, staff_user, client_for, obeying_broker
+    identity, customer, staff_user, client_for, provisioning_broker
 ):
     customer.owners.add(staff_user)
 
@@ -137,7 +131,7 @@ def test_staff_who_own_the_customer_may_register(
 
 
 def test_an_owner_takes_over_the_queue_of_an_owner_no_longer_entitled(
-    identity, owner, customer, client_for, obeying_broker
+    identity, owner, customer, client_for, provisioning_broker
 ):
     # given the agent's consumer, registered by an owner who has since been removed
     former = UserFactory()
@@ -151,12 +145,12 @@ def test_an_owner_takes_over_the_queue_of_an_owner_no_longer_entitled(
     new = EventConsumer.objects.get()
     assert (new.user, new.pk != old.pk) == (owner, True)
     assert response.json()["rmq_username"] != old.rmq_username
-    deleted = [c.request.url for c in obeying_broker.calls if c.request.method == "DELETE"]
+    deleted = [c.request.url for c in provisioning_broker.calls if c.request.method == "DELETE"]
     assert any(old.rmq_username in url for url in deleted)
 
 
 def test_an_entitled_other_owners_queue_is_still_a_conflict(
-    identity, owner, customer, client_for, obeying_broker
+    identity, owner, customer, client_for, provisioning_broker
 ):
     other = UserFactory()
     customer.owners.add(other)
@@ -169,7 +163,7 @@ def test_an_entitled_other_owners_queue_is_still_a_conflict(
 
 
 def test_an_owner_takes_over_a_subscription_of_an_owner_no_longer_entitled(
-    identity, owner, client_for, obeying_broker
+    identity, owner, client_for, provisioning_broker
 ):
     # given the agent's order subscription, registered by a former owner
     old = provisioned_subscription(identity, UserFactory())

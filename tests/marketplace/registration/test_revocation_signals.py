@@ -24,13 +24,6 @@ from tests.kit.revocation import (
 from tests.marketplace.consumers.management import accept_provisioning
 
 
-@pytest.fixture
-def obeying_broker(broker):
-    """A broker that obeys every write."""
-    accept_provisioning(broker)
-    return broker
-
-
 def paths(broker) -> list[tuple[str, str]]:
     return [
         (call.request.method, unquote(call.request.path_url.split("?")[0])) for call in broker.calls
@@ -38,7 +31,7 @@ def paths(broker) -> list[tuple[str, str]]:
 
 
 def test_rotating_a_token_moves_the_broker_password_at_commit(
-    identity, owner, obeying_broker, django_capture_on_commit_callbacks
+    identity, owner, provisioning_broker, django_capture_on_commit_callbacks
 ):
     # given
     consumer = provisioned_consumer(identity, owner)
@@ -48,8 +41,8 @@ def test_rotating_a_token_moves_the_broker_password_at_commit(
         new_key = rotate_token(owner)
 
     # then the broker user was deleted (closing its connections) and made with the new token
-    assert paths(obeying_broker)[0] == ("DELETE", f"/api/users/{consumer.rmq_username}")
-    assert ("PUT", f"/api/users/{consumer.rmq_username}") in paths(obeying_broker)
+    assert paths(provisioning_broker)[0] == ("DELETE", f"/api/users/{consumer.rmq_username}")
+    assert ("PUT", f"/api/users/{consumer.rmq_username}") in paths(provisioning_broker)
     consumer.refresh_from_db()
     assert consumer.broker_credential_digest == digest_token_key(new_key)
 
@@ -59,7 +52,7 @@ def test_rotating_a_token_moves_the_broker_password_at_commit(
     ["deactivate", "remove_owner", "remove_owned_customer", "clear_owners", "clear_customers"],
 )
 def test_losing_the_right_deletes_the_rows_and_broker_users_at_commit(
-    identity, owner, customer, obeying_broker, django_capture_on_commit_callbacks, change
+    identity, owner, customer, provisioning_broker, django_capture_on_commit_callbacks, change
 ):
     # given a subscription and a consumer of the owner
     subscription = provisioned_subscription(identity, owner)
@@ -78,11 +71,11 @@ def test_losing_the_right_deletes_the_rows_and_broker_users_at_commit(
     # then
     assert not EventSubscription.objects.exists()
     assert not EventConsumer.objects.exists()
-    assert ("DELETE", f"/api/users/{subscription.uuid.hex}") in paths(obeying_broker)
+    assert ("DELETE", f"/api/users/{subscription.uuid.hex}") in paths(provisioning_broker)
 
 
 def test_removing_one_owner_leaves_the_other_owners_credentials(
-    identity, owner, customer, obeying_broker, django_capture_on_commit_callbacks
+    identity, owner, customer, provisioning_broker, django_capture_on_commit_callbacks
 ):
     # given two owners, each with a subscription
     other = UserFactory()
@@ -99,7 +92,7 @@ def test_removing_one_owner_leaves_the_other_owners_credentials(
 
 
 def test_deleting_a_user_removes_its_broker_users_at_commit(
-    identity, owner, obeying_broker, django_capture_on_commit_callbacks
+    identity, owner, provisioning_broker, django_capture_on_commit_callbacks
 ):
     # given
     subscription = provisioned_subscription(identity, owner)
@@ -113,7 +106,7 @@ def test_deleting_a_user_removes_its_broker_users_at_commit(
     assert {
         ("DELETE", f"/api/users/{subscription.uuid.hex}"),
         ("DELETE", f"/api/users/{consumer.rmq_username}"),
-    } <= set(paths(obeying_broker))
+    } <= set(paths(provisioning_broker))
     assert not BrokerUserRemoval.objects.exists()
 
 

@@ -26,7 +26,6 @@ from tests.kit.revocation import (
     provisioned_subscription,
     rotate_token,
 )
-from tests.marketplace.consumers.management import accept_provisioning
 
 NOW = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 
@@ -37,13 +36,6 @@ def _sweep_alone():
     disconnect_revocation_signals()
     yield
     connect_revocation_signals()
-
-
-@pytest.fixture
-def obeying_broker(broker):
-    """A broker that obeys every write."""
-    accept_provisioning(broker)
-    return broker
 
 
 def calls(broker) -> list[tuple[str, str]]:
@@ -71,7 +63,7 @@ def test_a_current_owner_with_its_provisioned_token_keeps_everything(identity, o
 
 @pytest.mark.parametrize("change", ["removed_owner", "deactivated", "cleared_owners"])
 def test_an_owner_who_lost_its_right_loses_its_rows_and_broker_users(
-    identity, owner, customer, obeying_broker, change
+    identity, owner, customer, provisioning_broker, change
 ):
     # given a subscription and a consumer of the owner
     subscription = provisioned_subscription(identity, owner)
@@ -91,7 +83,7 @@ def test_an_owner_who_lost_its_right_loses_its_rows_and_broker_users(
     assert not EventSubscription.objects.exists()
     assert not EventConsumer.objects.exists()
     # (and the owner's vhost, which nothing uses any more)
-    assert calls(obeying_broker) == [
+    assert calls(provisioning_broker) == [
         ("DELETE", f"/api/users/{subscription.uuid.hex}"),
         ("DELETE", f"/api/users/{consumer.rmq_username}"),
         ("DELETE", f"/api/queues/{owner.uuid.hex}/{consumer.queue_name}"),
@@ -100,7 +92,7 @@ def test_an_owner_who_lost_its_right_loses_its_rows_and_broker_users(
     ]
 
 
-def test_a_staff_owned_row_on_a_tenants_agent_is_deleted(identity, staff_user, obeying_broker):
+def test_a_staff_owned_row_on_a_tenants_agent_is_deleted(identity, staff_user, provisioning_broker):
     # given a consumer staff registered before staff were refused
     provisioned_consumer(identity, staff_user)
 
@@ -113,7 +105,7 @@ def test_a_staff_owned_row_on_a_tenants_agent_is_deleted(identity, staff_user, o
 
 
 def test_a_rotated_token_re_makes_the_broker_user_with_it_closing_its_connections(
-    identity, owner, obeying_broker
+    identity, owner, provisioning_broker
 ):
     # given a consumer, and the owner's token rotated
     consumer = provisioned_consumer(identity, owner)
@@ -125,13 +117,13 @@ def test_a_rotated_token_re_makes_the_broker_user_with_it_closing_its_connection
     # then the user is deleted (the broker closes all its connections) and provisioned
     # again with the new token; the digest moves
     assert counts["rotated"] == 1
-    made = calls(obeying_broker)
+    made = calls(provisioning_broker)
     assert made[0] == ("DELETE", f"/api/users/{consumer.rmq_username}")
     assert ("PUT", f"/api/users/{consumer.rmq_username}") in made
     assert ("PUT", f"/api/permissions/{owner.uuid.hex}/{consumer.rmq_username}") in made
     password_put = next(
         call
-        for call in obeying_broker.calls
+        for call in provisioning_broker.calls
         if call.request.url.endswith(consumer.rmq_username) and call.request.method == "PUT"
     )
     assert new_key in password_put.request.body.decode()
@@ -139,26 +131,26 @@ def test_a_rotated_token_re_makes_the_broker_user_with_it_closing_its_connection
     assert consumer.broker_credential_digest == digest_token_key(new_key)
 
     # when it runs again, then nothing is left to do
-    asked = len(obeying_broker.calls)
+    asked = len(provisioning_broker.calls)
     assert set(sweep().values()) == {0}
-    assert len(obeying_broker.calls) == asked
+    assert len(provisioning_broker.calls) == asked
 
 
 def test_a_rotated_token_re_makes_a_subscriptions_user_in_its_owners_vhost(
-    identity, owner, obeying_broker
+    identity, owner, provisioning_broker
 ):
     subscription = provisioned_subscription(identity, owner)
     rotate_token(owner)
 
     assert sweep()["rotated"] == 1
-    assert calls(obeying_broker)[0] == ("DELETE", f"/api/users/{subscription.uuid.hex}")
+    assert calls(provisioning_broker)[0] == ("DELETE", f"/api/users/{subscription.uuid.hex}")
     assert ("PUT", f"/api/permissions/{owner.uuid.hex}/{subscription.uuid.hex}") in calls(
-        obeying_broker
+        provisioning_broker
     )
 
 
 def test_a_deleted_token_with_none_new_removes_the_broker_user_once(
-    identity, owner, obeying_broker
+    identity, owner, provisioning_broker
 ):
     # given
     subscription = provisioned_subscription(identity, owner)
@@ -169,17 +161,17 @@ def test_a_deleted_token_with_none_new_removes_the_broker_user_once(
 
     # then the broker user is gone (its connections with it) and the row is marked
     assert counts["revoked"] == 1
-    assert calls(obeying_broker) == [("DELETE", f"/api/users/{subscription.uuid.hex}")]
+    assert calls(provisioning_broker) == [("DELETE", f"/api/users/{subscription.uuid.hex}")]
     subscription.refresh_from_db()
     assert subscription.broker_credential_digest == REVOKED_DIGEST
 
     # when a new token appears and the sweep runs again, then it waits for re-registration
     Token.objects.create(user=owner)
     assert set(sweep().values()) == {0}
-    assert len(obeying_broker.calls) == 1
+    assert len(provisioning_broker.calls) == 1
 
 
-def test_a_row_provisioned_before_digests_is_converged_once(identity, owner, obeying_broker):
+def test_a_row_provisioned_before_digests_is_converged_once(identity, owner, provisioning_broker):
     # given a consumer without a digest (made before they were stored)
     consumer = provisioned_consumer(identity, owner)
     EventConsumer.objects.filter(pk=consumer.pk).update(broker_credential_digest="")
@@ -237,7 +229,7 @@ def test_a_refused_call_for_one_row_does_not_stop_the_others(identity, owner, br
 
 
 def test_broker_users_of_a_deleted_owner_are_removed_from_the_pending_list(
-    identity, owner, obeying_broker
+    identity, owner, provisioning_broker
 ):
     # given a deleted owner whose rows went with it (the deletion wrote them down)
     connect_revocation_signals()
@@ -253,7 +245,7 @@ def test_broker_users_of_a_deleted_owner_are_removed_from_the_pending_list(
 
     # then both broker users (and the consumer's queue) are removed, and the list is empty
     assert counts["removed"] == 2
-    assert calls(obeying_broker) == [
+    assert calls(provisioning_broker) == [
         ("DELETE", f"/api/users/{subscription.uuid.hex}"),
         ("DELETE", f"/api/users/{consumer.rmq_username}"),
         ("DELETE", f"/api/queues/{vhost}/{consumer.queue_name}"),
