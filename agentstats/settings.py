@@ -292,7 +292,23 @@ AGENT_FLAP_THRESHOLD = int(_env_float("AGENT_FLAP_THRESHOLD", default=5))
 OBSERVER_STALE_AFTER_SECONDS = _env_float("OBSERVER_STALE_AFTER_SECONDS", default=60)
 # How often the observer beats (it re-checks every connection against the management API
 # when it (re)connects; the reconcile_connections job does it every period).
-OBSERVER_HEARTBEAT_SECONDS = _env_float("OBSERVER_HEARTBEAT_SECONDS", default=10)
+OBSERVER_HEARTBEAT_SECONDS = _env_float("OBSERVER_HEARTBEAT_SECONDS", default=5)
+# One observe_connections process is active: it holds a lease in the database, renewed on
+# every beat; the others stand by and poll for an expired or released lease. A SIGKILLed
+# active observer is replaced within lease + poll (+ the new one's reconcile). The lease
+# must outlast several beats (a slow beat is not a handover) and one reconcile.
+OBSERVER_LEASE_SECONDS = _env_float("OBSERVER_LEASE_SECONDS", default=20)
+OBSERVER_STANDBY_POLL_SECONDS = _env_float("OBSERVER_STANDBY_POLL_SECONDS", default=5)
+if OBSERVER_HEARTBEAT_SECONDS <= 0 or OBSERVER_STANDBY_POLL_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "OBSERVER_HEARTBEAT_SECONDS and OBSERVER_STANDBY_POLL_SECONDS must be positive"
+    )
+if OBSERVER_LEASE_SECONDS < 3 * OBSERVER_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"OBSERVER_LEASE_SECONDS ({OBSERVER_LEASE_SECONDS:g}) must be at least three "
+        f"OBSERVER_HEARTBEAT_SECONDS ({OBSERVER_HEARTBEAT_SECONDS:g}): the active observer "
+        "renews its lease on every beat"
+    )
 # The management API lists a new connection 3-5 s after the broker announced it: a
 # connection recorded from that announcement and not listed yet is closed by a reconcile
 # only this long after it connected.

@@ -14,6 +14,7 @@ from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import Truncator
 
 from marketplace.models import (
@@ -28,6 +29,7 @@ from marketplace.models import (
     EventSubscription,
     EventSubscriptionQueue,
     JobRun,
+    ObserverStatus,
     Offering,
 )
 from marketplace.registration.consumers import delete_event_consumer
@@ -370,6 +372,51 @@ class JobRunAdmin(admin.ModelAdmin):
     def duration(self, run: JobRun) -> str:
         seconds = run.duration_seconds
         return "" if seconds is None else f"{seconds:.3f}"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(ObserverStatus)
+class ObserverStatusAdmin(admin.ModelAdmin):
+    """The connection observer's row: which process is active (the lease holder, as
+    host:pid:random), until when, and what it last saw of the broker; read-only."""
+
+    list_display = (
+        "name",
+        "lease_holder",
+        "lease_state",
+        "lease_expires_at",
+        "lease_acquired_at",
+        "last_beat_at",
+        "is_broker_available",
+        "last_reconciled_at",
+    )
+    readonly_fields = (
+        "name",
+        "lease_holder",
+        "lease_state",
+        "lease_expires_at",
+        "lease_acquired_at",
+        "last_beat_at",
+        "last_reconciled_at",
+        "is_broker_available",
+        "last_error",
+    )
+
+    @admin.display(description="lease")
+    def lease_state(self, status: ObserverStatus) -> str:
+        if not status.lease_holder:
+            return "free (no observer active)"
+        if status.lease_expires_at is None or status.lease_expires_at <= timezone.now():
+            return "expired (a standby takes it at its next poll)"
+        return "held"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -1,5 +1,6 @@
 """Writes of an agent's connection state: its own calls (last seen, heartbeats, dispatches)
-and what the broker says (connections opened and closed, reconcile, observer beats)."""
+and what the broker says (connections opened and closed, reconcile), and the observer's
+own row (its beats and the lease that makes one observer process the active one)."""
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -277,18 +278,67 @@ def _note_latest(moments: dict[int, datetime], key: int, moment: datetime) -> No
         moments[key] = moment
 
 
+OBSERVER_ROW = "default"
+
+
+class ObserverLeaseLost(Exception):
+    """This process no longer holds the observer lease (another took or released it)."""
+
+
+def acquire_observer_lease(holder: str, *, now: datetime) -> bool:
+    """Take the observer lease if nobody holds it, its holder let it expire, or `holder`
+    has it already; True when `holder` holds it now.
+
+    A compare-and-set: the UPDATE matches only a free or expired lease, and the database
+    re-checks that condition on the row it locks, so of two contenders only one wins.
+    """
+    ObserverStatus.objects.get_or_create(name=OBSERVER_ROW)
+    is_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+    taken = (
+        ObserverStatus.objects.filter(name=OBSERVER_ROW)
+        .filter(is_free | Q(lease_holder=holder))
+        .update(
+            lease_holder=holder,
+            lease_expires_at=now + timedelta(seconds=settings.OBSERVER_LEASE_SECONDS),
+            lease_acquired_at=now,
+        )
+    )
+    return taken == 1
+
+
 def record_observer_beat(
-    *, is_broker_available: bool, error: str = "", is_reconciled: bool = False, at: datetime
+    *,
+    holder: str,
+    is_broker_available: bool,
+    error: str = "",
+    is_reconciled: bool = False,
+    at: datetime,
 ) -> None:
-    """The observer is alive; say whether it can reach the broker."""
+    """The active observer is alive: say whether it can reach the broker and renew its
+    lease, in one UPDATE conditional on `holder` still holding it.
+
+    Raises ObserverLeaseLost (writing nothing) when another process holds the lease.
+    """
     changes: dict[str, Any] = {
         "last_beat_at": at,
         "is_broker_available": is_broker_available,
         "last_error": error[:500],
+        "lease_expires_at": at + timedelta(seconds=settings.OBSERVER_LEASE_SECONDS),
     }
     if is_reconciled:
         changes["last_reconciled_at"] = at
-    ObserverStatus.objects.update_or_create(name="default", defaults=changes)
+    renewed = ObserverStatus.objects.filter(name=OBSERVER_ROW, lease_holder=holder).update(
+        **changes
+    )
+    if not renewed:
+        raise ObserverLeaseLost(f"{holder} no longer holds the observer lease")
+
+
+def release_observer_lease(holder: str) -> None:
+    """Give the lease up (a clean stop), so a standby takes over at its next poll."""
+    ObserverStatus.objects.filter(name=OBSERVER_ROW, lease_holder=holder).update(
+        lease_holder="", lease_expires_at=None, lease_acquired_at=None
+    )
 
 
 def _lock_states(identity_ids: set[int]) -> dict[int, AgentConnectionState]:

@@ -1,4 +1,4 @@
-"""Per-agent gauges and the observer's beat: what the shipped alert rules page on.
+"""Per-agent gauges and the observer's beat and lease: what the shipped alert rules page on.
 
 One series per event-consuming agent and family: the cardinality is the number of agents
 registered in the database, never the number of connections, queues or vhosts on the
@@ -12,7 +12,7 @@ from uuid import UUID
 
 from prometheus_client.core import GaugeMetricFamily
 
-from marketplace.metrics.selectors import OfferingOwner
+from marketplace.metrics.selectors import ObserverReading, OfferingOwner
 from marketplace.stats.merge import AgentStatus, ConnectionReport
 
 AGENT_LABELS = ["agent_uuid", "agent", "offering_uuid", "offering", "customer_uuid", "customer"]
@@ -51,13 +51,31 @@ def build_agent_families(
     yield unconsumed
 
 
-def build_observer_family(last_beat: datetime | None) -> GaugeMetricFamily:
-    """agentstats_observer_last_beat_timestamp_seconds; 0 when the observer never beat."""
-    return GaugeMetricFamily(
+def build_observer_families(observer: ObserverReading) -> Iterator[GaugeMetricFamily]:
+    """The observer's last beat and the active observer's lease, as Unix times (0: never
+    beat, or no observer holds the lease). No label names a process: the admin's
+    observer status says which one is active."""
+    yield _timestamp_gauge(
         "agentstats_observer_last_beat_timestamp_seconds",
         "Unix time of the connection observer's last beat (0: it never beat).",
-        value=last_beat.timestamp() if last_beat else 0,
+        observer.last_beat_at,
     )
+    yield _timestamp_gauge(
+        "agentstats_observer_lease_expires_timestamp_seconds",
+        "Unix time the active observer's lease runs out unless renewed; every beat renews "
+        "it (0: no observer holds it).",
+        observer.lease_expires_at,
+    )
+    yield _timestamp_gauge(
+        "agentstats_observer_lease_acquired_timestamp_seconds",
+        "Unix time the active observer took the lease: it changes on every handover "
+        "(0: no observer holds it).",
+        observer.lease_acquired_at,
+    )
+
+
+def _timestamp_gauge(name: str, documentation: str, moment: datetime | None) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=moment.timestamp() if moment else 0)
 
 
 def _count_unconsumed_messages(agent: AgentStatus) -> int:

@@ -16,7 +16,6 @@ import hmac
 import ipaddress
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from uuid import UUID
 
@@ -24,12 +23,13 @@ from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from marketplace.metrics.agent_series import build_agent_families, build_observer_family
+from marketplace.metrics.agent_series import build_agent_families, build_observer_families
 from marketplace.metrics.jobs import JobRunCollector
 from marketplace.metrics.selectors import (
+    ObserverReading,
     OfferingOwner,
     list_offering_owners,
-    read_observer_last_beat,
+    read_observer_status,
 )
 from marketplace.names import REPORTED_SERVICE_STATES
 from marketplace.stats.merge import AgentRow, ConnectionReport, build_connection_report
@@ -54,19 +54,19 @@ BROKER_SNAPSHOT_ERRORS = Counter(
 @dataclass(frozen=True, slots=True)
 class FleetScrape:
     """What one scrape saw: the agents, and the merged report unless the broker failed;
-    the offerings' customers and the observer's last beat."""
+    the offerings' customers and the observer's last beat and lease."""
 
     rows: tuple[AgentRow, ...]
     report: ConnectionReport | None
     owners: dict[UUID, OfferingOwner]
-    observer_last_beat: datetime | None
+    observer: ObserverReading
 
 
 def scrape_fleet(*, broker: ManagementClient) -> FleetScrape:
     """Read the agents and one timed broker snapshot; a broker failure is counted, not raised."""
     rows = tuple(list_agent_rows(AgentFilters()))
     owners = list_offering_owners()
-    observer_last_beat = read_observer_last_beat()
+    observer = read_observer_status()
     try:
         snapshot = _fetch_timed_snapshot(broker)
     except BrokerError:
@@ -74,9 +74,7 @@ def scrape_fleet(*, broker: ManagementClient) -> FleetScrape:
         report = None
     else:
         report = build_connection_report(rows, snapshot)
-    return FleetScrape(
-        rows=rows, report=report, owners=owners, observer_last_beat=observer_last_beat
-    )
+    return FleetScrape(rows=rows, report=report, owners=owners, observer=observer)
 
 
 def build_metrics_registry(
@@ -99,8 +97,8 @@ class FleetCollector:
         self.scrape = scrape
 
     def collect(self) -> Iterator[Metric]:
-        """Yield broker_up, services by state, the observer's beat and, with a snapshot,
-        agents and queues in total, per offering and per agent."""
+        """Yield broker_up, services by state, the observer's beat and lease and, with a
+        snapshot, agents and queues in total, per offering and per agent."""
         report = self.scrape.report
         yield GaugeMetricFamily(
             "agentstats_broker_up",
@@ -108,7 +106,7 @@ class FleetCollector:
             value=0 if report is None else 1,
         )
         yield _services_by_state(self.scrape.rows)
-        yield build_observer_family(self.scrape.observer_last_beat)
+        yield from build_observer_families(self.scrape.observer)
         if report is not None:
             yield from _agents_and_queues(report)
             yield from build_agent_families(report, owners=self.scrape.owners)

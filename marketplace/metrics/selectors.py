@@ -1,5 +1,6 @@
 """The scrape's database reads beyond the stats' agent rows: who owns each offering, and
-when the connection observer last beat. One query each, whatever the fleet size."""
+when the connection observer last beat and its lease. One query each, whatever the fleet
+size."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,8 +30,20 @@ def list_offering_owners() -> dict[UUID, OfferingOwner]:
     }
 
 
-def read_observer_last_beat() -> datetime | None:
-    """When the connection observer last beat; None when it never has (one query)."""
-    return (
-        ObserverStatus.objects.filter(name="default").values_list("last_beat_at", flat=True).first()
+@dataclass(frozen=True, slots=True)
+class ObserverReading:
+    """The connection observer's row as a scrape reports it (all None before it exists)."""
+
+    last_beat_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    lease_acquired_at: datetime | None = None
+
+
+def read_observer_status() -> ObserverReading:
+    """When the connection observer last beat and the active one's lease (one query)."""
+    values = (
+        ObserverStatus.objects.filter(name="default")
+        .values("last_beat_at", "lease_expires_at", "lease_acquired_at")
+        .first()
     )
+    return ObserverReading(**values) if values else ObserverReading()

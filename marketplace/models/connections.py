@@ -107,9 +107,14 @@ class AgentConnectionEvent(models.Model):
 
 
 class ObserverStatus(models.Model):
-    """The connection observer's own liveness and its view of the broker (one row)."""
+    """The connection observer's own liveness, its view of the broker, and the lease that
+    makes one `observe_connections` process the active one (one row)."""
 
     name = models.CharField(max_length=50, unique=True, default="default")
+    # host:pid:random of the active observer; empty when none holds the lease.
+    lease_holder = models.CharField(max_length=255, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    lease_acquired_at = models.DateTimeField(null=True, blank=True)
     last_beat_at = models.DateTimeField(null=True, blank=True)
     last_reconciled_at = models.DateTimeField(null=True, blank=True)
     is_broker_available = models.BooleanField(default=False)

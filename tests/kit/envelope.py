@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from agentstats.models import User
 from marketplace.envelope.services import (
+    acquire_observer_lease,
     record_connection_closed,
     record_connection_opened,
     record_observer_beat,
@@ -107,7 +108,16 @@ def close_connection(name: str, *, at: datetime) -> None:
 
 
 def observer_beat(clock: FakeClock, *, seconds_ago: float = 0, is_broker_available: bool = True):
-    record_observer_beat(is_broker_available=is_broker_available, at=clock.ago(seconds_ago))
+    beat_as_active_observer(is_broker_available=is_broker_available, at=clock.ago(seconds_ago))
+
+
+TEST_OBSERVER = "test-host:1:0badcafe"
+
+
+def beat_as_active_observer(*, is_broker_available: bool, at: datetime) -> None:
+    """Beat as the active observer does: holding the lease (taken at `at` if free)."""
+    assert acquire_observer_lease(TEST_OBSERVER, now=at)
+    record_observer_beat(holder=TEST_OBSERVER, is_broker_available=is_broker_available, at=at)
 
 
 def connection_state(agent: AgentIdentity) -> AgentConnectionState | None:

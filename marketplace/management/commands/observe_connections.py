@@ -1,5 +1,9 @@
 """Run the connection observer (RabbitMQ's event exchange -> agents' connection state)
-and, beside it, the background job scheduler (marketplace/jobs/)."""
+and, beside it, the background job scheduler (marketplace/jobs/).
+
+Any number may run: one observer is active (it holds the lease), the others stand by; the
+scheduler runs in every process (each job's period is claimed once in the database).
+SIGTERM and SIGINT stop it cleanly, giving the lease up for a standby to take."""
 
 import signal
 from types import FrameType
@@ -28,8 +32,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         scheduler.start()
         self.stdout.write(
-            f"Observing broker connections; jobs: {', '.join(scheduled_names(scheduler))} "
-            "(Ctrl-C to stop)."
+            f"Observer {observer.holder}: active when it holds the lease, else standing by; "
+            f"jobs: {', '.join(scheduled_names(scheduler))} (Ctrl-C to stop)."
         )
         try:
             observer.run()

@@ -13,8 +13,8 @@ from django.test import Client
 from django.utils import timezone
 
 from marketplace.envelope import readiness
-from marketplace.envelope.services import record_observer_beat
 from tests.kit.container import aim_at, compose_healthcheck, dockerfile_healthcheck
+from tests.kit.envelope import beat_as_active_observer
 from tests.kit.gunicorn import serve_without_database
 
 UNKNOWN_BROKER = {
@@ -61,7 +61,7 @@ def test_readyz_reports_the_broker_as_the_observer_last_saw_it_and_stays_ready(
     # given an observer that beat a while ago
     settings.OBSERVER_STALE_AFTER_SECONDS = 60
     beat = timezone.now() - timedelta(seconds=beat_seconds_ago)
-    record_observer_beat(is_broker_available=is_broker_available, at=beat)
+    beat_as_active_observer(is_broker_available=is_broker_available, at=beat)
 
     # when
     response = Client().get("/readyz")

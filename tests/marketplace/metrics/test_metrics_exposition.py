@@ -65,6 +65,8 @@ def test_metrics_labels_are_bounded_to_states_offerings_and_agents(
         "agentstats_agent_connected": agent_labels,
         "agentstats_agent_unconsumed_messages": agent_labels,
         "agentstats_observer_last_beat_timestamp_seconds": set(),
+        "agentstats_observer_lease_expires_timestamp_seconds": set(),
+        "agentstats_observer_lease_acquired_timestamp_seconds": set(),
         "agentstats_broker_snapshot_seconds": set(),
         "agentstats_broker_snapshot_errors": set(),
         # The text format exposes the histogram's and counter's creation times apart.

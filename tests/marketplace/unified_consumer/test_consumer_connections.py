@@ -12,12 +12,12 @@ from marketplace.envelope.services import (
     reconcile_broker_connections,
     record_connection_closed,
     record_connection_opened,
-    record_observer_beat,
 )
 from marketplace.models import AgentBrokerConnection, AgentConnectionEvent, EventConsumer
 from rmq.events import ConnectionClosed, ConnectionOpened
 from rmq.types import BrokerConnection
 from tests.factories import EventConsumerFactory, EventSubscriptionFactory, UserFactory
+from tests.kit.envelope import beat_as_active_observer
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NODE = "rabbit@broker-1"
@@ -69,7 +69,7 @@ def timeline(identity) -> list[tuple[str, str, object, object]]:
 
 @pytest.fixture
 def consumer(db) -> EventConsumer:
-    record_observer_beat(is_broker_available=True, at=NOW)
+    beat_as_active_observer(is_broker_available=True, at=NOW)
     return EventConsumerFactory()
 
 
