@@ -21,7 +21,6 @@ import os
 import secrets
 import socket
 import threading
-import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -144,10 +143,12 @@ class ConnectionObserver:
 
     def _wait_beating(self, seconds: float, *, error: str) -> None:
         """Wait out a backoff, renewing the lease every beat (a backoff can outlast it)."""
-        deadline = time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            if self.stop.wait(min(settings.OBSERVER_HEARTBEAT_SECONDS, left)):
+        left = seconds
+        while left > 0:
+            step = min(settings.OBSERVER_HEARTBEAT_SECONDS, left)
+            if self.stop.wait(step):
                 return
+            left -= step
             self._beat(is_broker_available=False, error=error)
 
     def _release(self) -> None:

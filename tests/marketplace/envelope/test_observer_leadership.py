@@ -74,13 +74,13 @@ class Streams:
 
 
 @pytest.fixture
-def world(db, settings, fake_clock, monkeypatch):
-    """Lease settings, a fake monotonic clock that follows the fake wall clock, and the
-    reconcile and event writes replaced by recorders."""
+def world(transactional_db, settings, fake_clock, monkeypatch):
+    """Lease settings, and the reconcile and event writes replaced by recorders. The
+    database is not wrapped in a transaction: the observer closes a connection left
+    outside autocommit, as it must between terms."""
     settings.OBSERVER_HEARTBEAT_SECONDS = HEARTBEAT
     settings.OBSERVER_LEASE_SECONDS = LEASE
     settings.OBSERVER_STANDBY_POLL_SECONDS = POLL
-    monkeypatch.setattr(observer_module.time, "monotonic", fake_clock.time)
     written: dict[str, list] = {"reconciles": [], "events": []}
     monkeypatch.setattr(
         observer_module,
