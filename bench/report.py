@@ -209,12 +209,20 @@ def render_results(
     return "\n".join(lines) + "\n"
 
 
-def write_results(path: Path, block: str, *, title: str) -> None:
-    """Replace the generated block in `path`, keeping whatever was written around it."""
-    text = path.read_text() if path.exists() else f"# {title}\n\n{START_MARK}\n{END_MARK}\n"
-    if START_MARK in text and END_MARK in text:
-        before = text.split(START_MARK, 1)[0]
-        after = text.split(END_MARK, 1)[1]
+def write_results(
+    path: Path,
+    block: str,
+    *,
+    title: str,
+    start_mark: str = START_MARK,
+    end_mark: str = END_MARK,
+) -> None:
+    """Replace the generated block between `start_mark` and `end_mark` in `path`, keeping
+    whatever was written around it (other blocks included)."""
+    text = path.read_text() if path.exists() else f"# {title}\n\n{start_mark}\n{end_mark}\n"
+    if start_mark in text and end_mark in text:
+        before = text.split(start_mark, 1)[0]
+        after = text.split(end_mark, 1)[1]
         text = before + block.rstrip("\n") + after
     else:
         text = text.rstrip("\n") + "\n\n" + block
