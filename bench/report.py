@@ -238,7 +238,7 @@ def _load_lines(agents: int, load: LoadResult) -> list[str]:
         f"### Load run at {agents:,} agents: {load.connections} pollers for {load.seconds:.0f} s",
         "",
         f"`wrk -t2 -c{load.connections} -d{load.seconds:.0f}s --latency` against the "
-        "same gunicorn (2 sync workers) with the shared snapshot in Redis "
+        "same gunicorn (the shipped threaded configuration) with the shared snapshot in Redis "
         f"(`CACHE_URL=redis://...`, `BROKER_SNAPSHOT_TTL={load.ttl:g}`), the app reaching "
         "the broker through a counting proxy:",
         "",
@@ -255,7 +255,7 @@ def _load_lines(agents: int, load: LoadResult) -> list[str]:
         "",
         f"Each snapshot's queue listing, the slowest of its three calls, took (s, in order): "
         f"{spacing}{more}. wrk's latency "
-        "includes the wait in gunicorn's listen queue (32 pollers, 2 workers); the time in "
+        "includes the wait for a worker thread (32 pollers); the time in "
         "the worker (gunicorn's access log) does not.",
     ]
 

@@ -11,6 +11,7 @@ proxy, the pollers split between them.
 
 import argparse
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -233,6 +234,8 @@ def measure_serving(
     if with_outages:
         result.hung = measure_hung_broker(args, env, token=token, log_dir=log_dir, say=say)
         result.replicas = measure_replicas(args, env, token=token, log_dir=log_dir, say=say)
+    # Other work on this machine skews every figure; the note says how busy it was.
+    result.notes.append(f"machine load (1 min) after this size: {os.getloadavg()[0]:.1f}")
     return result
 
 

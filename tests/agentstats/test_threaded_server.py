@@ -58,7 +58,7 @@ def hung_broker() -> Iterator[HungListener]:
 
 
 @pytest.fixture
-def fleet(transactional_db, real_postgres) -> Fleet:
+def fleet(transactional_db, real_postgres):
     """Committed rows (the server is another process): a support user, an agent's owner."""
     owner = UserFactory()
     identity = AgentIdentityFactory(
