@@ -23,6 +23,7 @@ from django.conf import settings
 from rest_framework.authtoken.models import Token
 
 from bench.access_log import (
+    AccessLine,
     AnswerSummary,
     max_starts_within,
     read_access_lines,
@@ -50,7 +51,12 @@ WARM_UP_SECONDS = 180.0
 # gunicorn writes a request's access-log line after its answer: let the last ones land.
 LOG_SETTLE_SECONDS = 0.5
 # The agents' database-only calls measured while the broker hangs.
-AGENT_CALLS = ("heartbeat", "envelope", "identity list")
+# Each as (method, path); the POSTs send the agent's instance_id.
+AGENT_CALLS = {
+    "heartbeat": ("POST", "/api/agents/record_heartbeat/"),
+    "envelope": ("POST", "/api/agents/get_connection/"),
+    "identity list": ("GET", "/api/marketplace-site-agent-identities/"),
+}
 STATIC_APP = "bench.static_app:application"
 
 
@@ -80,6 +86,9 @@ class CallSummary:
     p50: float
     p99: float
     slowest: float
+    # The same calls' p99 inside the worker (access log): without the client's own wait
+    # for the CPU on a busy machine.
+    worker_p99: float | None = None
 
 
 @dataclass(frozen=True)
@@ -154,12 +163,16 @@ def count_snapshots(calls: Sequence[ProxiedCall], *, ttl: float) -> SnapshotCoun
     )
 
 
-def summarize_calls(calls: Sequence[AgentCall]) -> list[CallSummary]:
-    """p50/p99/slowest of each kind of call, failures (non-2xx) counted apart."""
+def summarize_calls(
+    calls: Sequence[AgentCall], lines: Sequence[AccessLine] = ()
+) -> list[CallSummary]:
+    """p50/p99/slowest of each kind of call, failures (non-2xx) counted apart, and their
+    p99 inside the worker from the access `lines` of their path."""
     summaries = []
     for name in dict.fromkeys(call.name for call in calls):
         chosen = [call for call in calls if call.name == name]
         seconds = [call.seconds for call in chosen]
+        in_worker = [line.seconds for line in lines if line.path == AGENT_CALLS[name][1]]
         summaries.append(
             CallSummary(
                 name=name,
@@ -168,6 +181,7 @@ def summarize_calls(calls: Sequence[AgentCall]) -> list[CallSummary]:
                 p50=percentile(seconds, 0.5),
                 p99=percentile(seconds, 0.99),
                 slowest=max(seconds),
+                worker_p99=percentile(in_worker, 0.99) if in_worker else None,
             )
         )
     return summaries
@@ -306,7 +320,7 @@ def measure_hung_broker(
         stats_answers=summarize_answers(
             read_access_lines(access_log, skip=skip, stop=stop), path=ENDPOINT_PATH
         ),
-        agent_calls=summarize_calls(calls),
+        agent_calls=summarize_calls(calls, read_access_lines(access_log, skip=skip, stop=stop)),
         broker_connections=accepted,
     )
     say(
@@ -392,29 +406,15 @@ def measure_replicas(
 
 def call_as_agent(base_url: str, agent: AgentCredentials, name: str) -> AgentCall:
     """One database-only call an agent makes, timed end to end."""
-    headers = {"Authorization": f"Token {agent.token}"}
-    body = {"instance_id": agent.identity_uuid}
+    method, path = AGENT_CALLS[name]
     started = time.perf_counter()
-    if name == "heartbeat":
-        response = requests.post(
-            f"{base_url}/api/agents/record_heartbeat/",
-            json=body,
-            headers=headers,
-            timeout=HTTP_TIMEOUT,
-        )
-    elif name == "envelope":
-        response = requests.post(
-            f"{base_url}/api/agents/get_connection/",
-            json=body,
-            headers=headers,
-            timeout=HTTP_TIMEOUT,
-        )
-    else:
-        response = requests.get(
-            f"{base_url}/api/marketplace-site-agent-identities/",
-            headers=headers,
-            timeout=HTTP_TIMEOUT,
-        )
+    response = requests.request(
+        method,
+        base_url + path,
+        json={"instance_id": agent.identity_uuid} if method == "POST" else None,
+        headers={"Authorization": f"Token {agent.token}"},
+        timeout=HTTP_TIMEOUT,
+    )
     return AgentCall(name, response.status_code, time.perf_counter() - started)
 
 

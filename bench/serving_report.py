@@ -108,12 +108,13 @@ def _hung_lines(agents: int, hung: HungBrokerResult) -> list[str]:
         f"| {_ms_of(stats.requests, stats.latency_p99)} "
         f"| {_ms_of(stats.requests, stats.latency_max)} | {statuses or 'none completed'} |",
         "",
-        "| database-only call | calls | failures | p50 | p99 | slowest |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| database-only call | calls | failures | p50 | p99 | slowest | p99 in the worker |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {call.name} | {call.calls:,} | {call.failures} | {_ms(call.p50)} | {_ms(call.p99)} "
-        f"| {_ms(call.slowest)} |"
+        f"| {_ms(call.slowest)} "
+        f"| {'-' if call.worker_p99 is None else _ms(call.worker_p99)} |"
         for call in hung.agent_calls
     ]
     return lines

@@ -176,11 +176,24 @@ def test_database_only_calls_are_summarized_per_kind_with_failures_apart():
     calls = [AgentCall("heartbeat", 204, 0.010 * n) for n in range(1, 101)]
     calls += [AgentCall("envelope", 200, 0.02), AgentCall("envelope", 503, 0.5)]
 
-    summaries = {summary.name: summary for summary in summarize_calls(calls)}
+    # and the server's access log: two heartbeats and a stats answer
+    lines = [
+        parse_access_line(text)
+        for text in (
+            "0.004 204 0 - - /api/agents/record_heartbeat/ -",
+            "0.009 204 0 - - /api/agents/record_heartbeat/ -",
+            f"0.800 503 85 - - {STATS} -",
+        )
+    ]
 
-    assert summaries["heartbeat"] == CallSummary("heartbeat", 100, 0, 0.5, pytest.approx(0.99), 1.0)
+    summaries = {summary.name: summary for summary in summarize_calls(calls, lines)}
+
+    assert summaries["heartbeat"] == CallSummary(
+        "heartbeat", 100, 0, 0.5, pytest.approx(0.99), 1.0, worker_p99=0.009
+    )
     assert (summaries["envelope"].calls, summaries["envelope"].failures) == (2, 1)
     assert summaries["envelope"].slowest == 0.5
+    assert summaries["envelope"].worker_p99 is None
 
 
 def test_the_static_app_serves_the_captured_variant_the_client_accepts(tmp_path):
