@@ -13,4 +13,6 @@ EXPOSE 8000
 # probe paths are exempt from the HTTPS redirect, so plain HTTP on the app's port works.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
-CMD ["sh", "-c", "python manage.py migrate --noinput && gunicorn agentstats.wsgi --bind 0.0.0.0:8000 --workers 2 --timeout 30"]
+# Threaded workers (agentstats/gunicorn_conf.py: GUNICORN_WORKERS, GUNICORN_THREADS): a
+# request waiting on the broker never holds up the agents' database-only calls.
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn -c python:agentstats.gunicorn_conf agentstats.wsgi --bind 0.0.0.0:8000"]

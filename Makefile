@@ -82,7 +82,9 @@ unit: $(STAMP)
 	$(UNIT_ENV) $(BIN)/pytest -n 2 -m "not ($(SERVICE_MARKERS))"
 
 # docs/benchmarks.md: the stats endpoint against the broker's floor and the upstream pattern,
-# and a 32-poller load run (wrk). About 15 minutes; never alongside the test suite.
+# a 32-poller load run (wrk), and the serving phase (pollers against the shipped threaded
+# server and a static body at 1,000 and 10,000 agents, a hung broker, two replicas; alone:
+# BENCH_ARGS=--serving-only, about 12 minutes). About 25 minutes; never alongside the tests.
 BENCH_ARGS ?= --agents 100 1000 5000 --requests 10
 bench: $(STAMP) services
 	-@command -v wrk >/dev/null || \

@@ -9,6 +9,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from agentstats import gunicorn_conf
 from bench import broker as bench_broker
 from bench.server import REPO
 
@@ -28,8 +29,11 @@ def describe_environment(
         f"RabbitMQ {overview['rabbitmq_version']} (Erlang {overview['erlang_version']}), "
         f"open-file limit {node['fd_total']}, socket limit {node['sockets_total']}; "
         f"PostgreSQL {postgres}",
-        "app: `gunicorn agentstats.wsgi -b 127.0.0.1:<free port> -w 2 --timeout 120` (sync "
-        "workers), DATABASE_URL = the bench database, CACHE_URL unset (local memory), other "
+        "app: `gunicorn -c python:agentstats.gunicorn_conf agentstats.wsgi -b 127.0.0.1:<free "
+        f"port> --timeout 120` (the shipped configuration: {gunicorn_conf.worker_class}, "
+        f"{args.workers} workers x {args.threads or gunicorn_conf.threads} threads), "
+        "DATABASE_URL = the bench database, CACHE_URL unset (local memory; the load run and "
+        "the serving phase use Redis), other "
         "settings at their defaults (RABBITMQ_SNAPSHOT_READ_TIMEOUT "
         f"{settings.RABBITMQ_SNAPSHOT_READ_TIMEOUT:g} s, GC_THRESHOLDS "
         f"{','.join(map(str, settings.GC_THRESHOLDS))})",

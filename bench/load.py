@@ -132,8 +132,20 @@ def require_wrk() -> str:
     return path
 
 
-def run_wrk(url: str, token: str, *, connections: int, seconds: int) -> str:
-    """wrk's report of `connections` pollers GETting `url` for `seconds`."""
+def run_wrk(
+    url: str,
+    token: str,
+    *,
+    connections: int,
+    seconds: int,
+    headers: Sequence[str] = (),
+    path: str = ENDPOINT_PATH,
+) -> str:
+    """wrk's report of `connections` pollers GETting `url` + `path` for `seconds`, with
+    the token and any further `headers` ("Name: value")."""
+    extra: list[str] = []
+    for header in headers:
+        extra += ["-H", header]
     completed = subprocess.run(  # noqa: S603 - fixed argv, no shell
         [
             require_wrk(),
@@ -144,7 +156,8 @@ def run_wrk(url: str, token: str, *, connections: int, seconds: int) -> str:
             "--latency",
             "-H",
             f"Authorization: Token {token}",
-            url.rstrip("/") + ENDPOINT_PATH,
+            *extra,
+            url.rstrip("/") + path,
         ],
         capture_output=True,
         text=True,

@@ -209,12 +209,20 @@ def render_results(
     return "\n".join(lines) + "\n"
 
 
-def write_results(path: Path, block: str, *, title: str) -> None:
-    """Replace the generated block in `path`, keeping whatever was written around it."""
-    text = path.read_text() if path.exists() else f"# {title}\n\n{START_MARK}\n{END_MARK}\n"
-    if START_MARK in text and END_MARK in text:
-        before = text.split(START_MARK, 1)[0]
-        after = text.split(END_MARK, 1)[1]
+def write_results(
+    path: Path,
+    block: str,
+    *,
+    title: str,
+    start_mark: str = START_MARK,
+    end_mark: str = END_MARK,
+) -> None:
+    """Replace the generated block between `start_mark` and `end_mark` in `path`, keeping
+    whatever was written around it (other blocks included)."""
+    text = path.read_text() if path.exists() else f"# {title}\n\n{start_mark}\n{end_mark}\n"
+    if start_mark in text and end_mark in text:
+        before = text.split(start_mark, 1)[0]
+        after = text.split(end_mark, 1)[1]
         text = before + block.rstrip("\n") + after
     else:
         text = text.rstrip("\n") + "\n\n" + block
@@ -230,7 +238,7 @@ def _load_lines(agents: int, load: LoadResult) -> list[str]:
         f"### Load run at {agents:,} agents: {load.connections} pollers for {load.seconds:.0f} s",
         "",
         f"`wrk -t2 -c{load.connections} -d{load.seconds:.0f}s --latency` against the "
-        "same gunicorn (2 sync workers) with the shared snapshot in Redis "
+        "same gunicorn (the shipped threaded configuration) with the shared snapshot in Redis "
         f"(`CACHE_URL=redis://...`, `BROKER_SNAPSHOT_TTL={load.ttl:g}`), the app reaching "
         "the broker through a counting proxy:",
         "",
@@ -247,7 +255,7 @@ def _load_lines(agents: int, load: LoadResult) -> list[str]:
         "",
         f"Each snapshot's queue listing, the slowest of its three calls, took (s, in order): "
         f"{spacing}{more}. wrk's latency "
-        "includes the wait in gunicorn's listen queue (32 pollers, 2 workers); the time in "
+        "includes the wait for a worker thread (32 pollers); the time in "
         "the worker (gunicorn's access log) does not.",
     ]
 

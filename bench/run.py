@@ -35,6 +35,10 @@ from bench.sampling import (
     summarize_timing,
 )
 from bench.server import Gunicorn, server_env
+from bench.serving import ServingSize, measure_serving
+from bench.serving_report import END_MARK as SERVING_END_MARK
+from bench.serving_report import START_MARK as SERVING_START_MARK
+from bench.serving_report import render_serving
 
 T = TypeVar("T")
 
@@ -61,7 +65,9 @@ def cleanup_only() -> int:
 
 def run_benchmark(args: argparse.Namespace, *, command: str) -> int:
     started = time.monotonic()
-    if args.load_seconds and args.load_at in args.agents:
+    if (args.load_seconds and args.load_at in args.agents) or (
+        args.serving_seconds and args.serving_agents
+    ):
         require_wrk()
     # The in-process profile runs with the GC tuning the app's server processes apply.
     from agentstats.wsgi import tune_garbage_collector
@@ -98,39 +104,87 @@ def run_benchmark(args: argparse.Namespace, *, command: str) -> int:
         )
         write_results(args.output, block, title="Benchmarks")
 
+    serving: list[ServingSize] = []
+
+    def publish_serving(*, is_complete: bool) -> None:
+        block = render_serving(
+            serving,
+            command=command,
+            environment=environment,
+            wall_seconds=time.monotonic() - started,
+            is_complete=is_complete,
+            ttl=args.load_ttl,
+        )
+        write_results(
+            args.output,
+            block,
+            title="Benchmarks",
+            start_mark=SERVING_START_MARK,
+            end_mark=SERVING_END_MARK,
+        )
+
+    endpoint_sizes = [] if args.serving_only else args.agents
+    serving_sizes = args.serving_agents if args.serving_seconds else []
     try:
-        for agents in args.agents:
-            _run_size(
-                args,
-                agents,
-                api=api,
-                clients=clients,
-                token=token,
-                log_dir=log_dir,
-                results=results,
-                publish=lambda: publish(is_complete=False),
-            )
+        for agents in sorted({*endpoint_sizes, *serving_sizes}):
+            setup = _grow(args, agents, api=api, clients=clients)
+            if agents in endpoint_sizes:
+                _run_size(
+                    args,
+                    agents,
+                    setup=setup,
+                    api=api,
+                    clients=clients,
+                    token=token,
+                    log_dir=log_dir,
+                    results=results,
+                    publish=lambda: publish(is_complete=False),
+                )
+            if agents in serving_sizes:
+                _say(f"== {agents} agents: serving phase")
+                size = measure_serving(
+                    args,
+                    agents,
+                    env=_server_env(),
+                    token=token,
+                    log_dir=log_dir,
+                    with_outages=agents == serving_sizes[0],
+                    say=_say,
+                )
+                size.setup_seconds = setup.seconds
+                serving.append(size)
+                publish_serving(is_complete=False)
     finally:
         clients.close()
         if not args.keep_broker:
             vhosts, users = bench_broker.delete_bench_objects(api)
             print(f"cleanup: deleted {vhosts} bench vhosts and {users} bench users", flush=True)
-    publish(is_complete=True)
+    if endpoint_sizes:
+        publish(is_complete=True)
+    if serving_sizes:
+        publish_serving(is_complete=True)
     print(f"wrote {args.output}; gunicorn logs in {log_dir}", flush=True)
     return 0
 
 
-def _run_size(
+@dataclasses.dataclass(frozen=True)
+class SizeSetup:
+    """What growing the fleet to one size took, and the broker's settling after it."""
+
+    seconds: dict[str, float]
+    settle: list[float]
+    subscriptions: list[fleet.BrokerSubscription]
+
+
+def _grow(
     args: argparse.Namespace,
     agents: int,
     *,
     api: bench_broker.ManagementAPI,
     clients: bench_broker.ClientConnections,
-    token: str,
-    log_dir: Path,
-    results: list[Result],
-    publish: Callable[[], None],
-) -> None:
+) -> SizeSetup:
+    """Grow the fleet (database, broker, messages) to `agents`, reconnect the clients and
+    wait for the broker to settle."""
     _say(f"== {agents} agents: growing the fleet")
     setup: dict[str, float] = {}
     growth = _stopwatch(setup, "db", lambda: fleet.grow_fleet(agents, shape=_shape(args)))
@@ -163,6 +217,27 @@ def _run_size(
         + "; GET /api/queues while settling: "
         + ", ".join(f"{seconds:.2f}" for seconds in settle)
     )
+    return SizeSetup(seconds=setup, settle=settle, subscriptions=subscriptions)
+
+
+def _server_env() -> dict[str, str]:
+    # This process's environment already names the bench database and the secret key.
+    return server_env({"ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "false", "BROKER_SNAPSHOT_TTL": "0"})
+
+
+def _run_size(
+    args: argparse.Namespace,
+    agents: int,
+    *,
+    setup: SizeSetup,
+    api: bench_broker.ManagementAPI,
+    clients: bench_broker.ClientConnections,
+    token: str,
+    log_dir: Path,
+    results: list[Result],
+    publish: Callable[[], None],
+) -> None:
+    subscriptions, settle = setup.subscriptions, setup.settle
     totals = bench_broker.broker_totals(api)
     costs = count_request_costs(token)
     notes: list[str] = []
@@ -172,11 +247,11 @@ def _run_size(
             f"{costs.body[:160].decode(errors='replace')}"
         )
         _say("   " + notes[-1])
-    # This process's environment already names the bench database and the secret key.
-    env = server_env({"ALLOWED_HOSTS": "127.0.0.1", "DEBUG": "false", "BROKER_SNAPSHOT_TTL": "0"})
+    env = _server_env()
     with Gunicorn(
         env,
         workers=args.workers,
+        threads=args.threads,
         timeout=GUNICORN_TIMEOUT,
         log_path=log_dir / f"gunicorn-{agents}.log",
     ) as server:
@@ -188,6 +263,7 @@ def _run_size(
     with Gunicorn(
         cached_env,
         workers=args.workers,
+        threads=args.threads,
         timeout=GUNICORN_TIMEOUT,
         log_path=log_dir / f"gunicorn-{agents}-cached.log",
     ) as server:
@@ -206,7 +282,7 @@ def _run_size(
         messages=messages,
         connections=len(clients.usernames),
         broker_totals=totals,
-        setup_seconds=setup,
+        setup_seconds=setup.seconds,
         endpoint=summarize_timing(samples["endpoint"]),
         endpoint_cached=summarize_timing(cached),
         floor=summarize_timing(samples["floor"]),
@@ -275,6 +351,7 @@ def _run_load(
         Gunicorn(
             load_env,
             workers=args.workers,
+            threads=args.threads,
             timeout=GUNICORN_TIMEOUT,
             log_path=log_dir / f"gunicorn-{agents}-load.log",
             access_log=access_log,

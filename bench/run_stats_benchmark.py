@@ -76,8 +76,34 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--load-ttl", type=float, default=2.0, help="BROKER_SNAPSHOT_TTL of the load run"
     )
     load.add_argument("--load-cache-url", default="redis://127.0.0.1:6379/9")
+    serving = parser.add_argument_group(
+        "serving phase (wrk against the shipped server, a static body, a hung broker, two "
+        "replicas; it uses --load-connections, --load-ttl and --load-cache-url too)"
+    )
+    serving.add_argument(
+        "--serving-agents",
+        type=int,
+        nargs="+",
+        default=[1000, 10000],
+        help="fleet sizes of the serving phase; the hung broker and the two replicas run at "
+        "the first",
+    )
+    serving.add_argument(
+        "--serving-seconds", type=int, default=20, help="each wrk run; 0 skips the phase"
+    )
+    serving.add_argument(
+        "--serving-only",
+        action="store_true",
+        help="run only the serving phase (the endpoint/floor/upstream block is left as is)",
+    )
     parser.add_argument("--profile-repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads per gunicorn worker (default: agentstats/gunicorn_conf.py's)",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--output", type=Path, default=REPO / "docs/benchmarks.md")
     parser.add_argument("--keep-broker", action="store_true", help="leave the broker objects")
@@ -86,6 +112,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.agents = sorted(set(args.agents))
+    args.serving_agents = sorted(set(args.serving_agents))
     return args
 
 

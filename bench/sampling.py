@@ -11,7 +11,7 @@ from bench.report import Timing
 
 # The upstream pattern takes minutes at scale: after this many samples, a time budget rules.
 MIN_UPSTREAM_SAMPLES = 3
-# One per gunicorn worker (sync workers take turns accepting).
+# One per gunicorn worker (each opens its connections on its first request).
 WARMUP_REQUESTS = 2
 HTTP_TIMEOUT = 120.0
 # The cached server is context, not a compared probe: fewer samples keep the run short.

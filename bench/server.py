@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import TracebackType
@@ -13,9 +14,16 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 READINESS_PATH = "/api/marketplace-site-agent-connection-stats/"
 STARTUP_SECONDS = 60
-# Access-log line: seconds the request spent in the worker, the status, and the app's
-# Server-Timing header (how long it waited for the broker, and why).
-ACCESS_LOG_FORMAT = "%(L)s %(s)s %({server-timing}o)s"
+# Access-log line: seconds the request spent in the worker, the status, the body bytes
+# sent (as on the wire: compressed when the answer was), the app's X-Snapshot-Age and
+# Content-Encoding headers, the path, and last (it may hold spaces) the Server-Timing
+# header (how long it waited for the broker, and why). "-" stands for a missing header.
+ACCESS_LOG_FORMAT = (
+    "%(L)s %(s)s %(B)s %({x-snapshot-age}o)s %({content-encoding}o)s %(U)s %({server-timing}o)s"
+)
+# The shipped server configuration (threaded workers), as the image runs it.
+GUNICORN_CONFIG = "python:agentstats.gunicorn_conf"
+APP = "agentstats.wsgi"
 
 
 def pick_free_port() -> int:
@@ -26,7 +34,8 @@ def pick_free_port() -> int:
 
 
 class Gunicorn:
-    """`gunicorn agentstats.wsgi -w 2` on a free port; stopped (by its own pid) on exit."""
+    """`gunicorn -c python:agentstats.gunicorn_conf agentstats.wsgi` (the shipped threaded
+    configuration) on a free port; stopped (by its own pid) on exit."""
 
     def __init__(
         self,
@@ -36,8 +45,17 @@ class Gunicorn:
         timeout: int,
         log_path: Path,
         access_log: Path | None = None,
+        threads: int | None = None,
+        app: str = APP,
+        readiness_path: str = READINESS_PATH,
     ) -> None:
         self.access_log = access_log
+        self.app = app
+        self.readiness_path = readiness_path
+        # The configuration reads its worker and thread counts from the environment.
+        env = {**env, "GUNICORN_WORKERS": str(workers)}
+        if threads is not None:
+            env["GUNICORN_THREADS"] = str(threads)
         self.port = pick_free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = env
@@ -48,12 +66,13 @@ class Gunicorn:
 
     def __enter__(self) -> "Gunicorn":
         command = [
-            str(REPO / ".venv/bin/gunicorn"),
-            "agentstats.wsgi",
+            # The gunicorn beside the running interpreter (.venv/bin).
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            GUNICORN_CONFIG,
+            self.app,
             "-b",
             f"127.0.0.1:{self.port}",
-            "-w",
-            str(self.workers),
             "--timeout",
             str(self.timeout),
         ]
@@ -115,7 +134,7 @@ class Gunicorn:
                 raise RuntimeError(f"gunicorn exited early; see {self.log_path}")
             try:
                 # Unauthenticated: answered (401) without touching the database or broker.
-                requests.get(self.base_url + READINESS_PATH, timeout=5)
+                requests.get(self.base_url + self.readiness_path, timeout=5)
             except requests.RequestException:
                 time.sleep(0.2)
                 continue

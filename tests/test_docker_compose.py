@@ -1,10 +1,12 @@
 """docker-compose.yml stays consistent with the settings (no Docker engine runs in CI)."""
 
+import json
 import os
 import re
 import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from django.urls import resolve
@@ -23,13 +25,28 @@ def read_settings_variables() -> set[str]:
     return set(re.findall(r'(?:os\.environ\.get|_env_\w+)\(\s*"([A-Z_]+)"', source))
 
 
+def read_server_variables() -> set[str]:
+    """The variables the gunicorn configuration (read by the server, not Django) reads."""
+    source = (ROOT / "agentstats" / "gunicorn_conf.py").read_text()
+    return set(re.findall(r'os\.environ\.get\(\s*"([A-Z_]+)"', source))
+
+
+def read_image_command() -> str:
+    """The Dockerfile's CMD, the shell line it runs (exec form: ["sh", "-c", line])."""
+    found = re.search(r"^CMD (\[.*\])\s*$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert found, "the Dockerfile declares no CMD in exec form"
+    argv = json.loads(found.group(1))
+    assert argv[:2] == ["sh", "-c"]
+    return argv[2]
+
+
 def test_compose_app_sets_only_variables_the_settings_read():
     # given the compose file and the variables settings.py reads
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     app_environment = compose["services"]["app"]["environment"]
-    known = read_settings_variables()
+    known = read_settings_variables() | read_server_variables()
 
-    # then every variable given to the app is one the settings read
+    # then every variable given to the app is one the settings or the server read
     assert set(app_environment) <= known, set(app_environment) - known
     assert {"SECRET_KEY", "DATABASE_URL", "RABBITMQ_MANAGEMENT_URL"} <= set(app_environment)
 
@@ -134,3 +151,40 @@ def test_the_probes_are_exempt_from_the_https_redirect_the_compose_app_runs_with
     assert completed.stdout.startswith("True ")
     for pattern in ("^healthz$", "^readyz$"):
         assert repr(pattern) in completed.stdout
+
+
+def test_compose_serves_the_app_with_the_shipped_threaded_gunicorn_configuration():
+    # given the image's command (compose's app does not override it) and compose's env
+    compose = read_compose()
+    app = compose["services"]["app"]
+    command = read_image_command()
+    env = {"PATH": os.environ["PATH"], **app["environment"]}
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+
+    # when gunicorn resolves the configuration that command names, with that environment
+    assert "command" not in app
+    assert "gunicorn -c python:agentstats.gunicorn_conf agentstats.wsgi" in command
+    completed = subprocess.run(  # noqa: S603 - our own server's config check
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            "python:agentstats.gunicorn_conf",
+            "--print-config",
+            "agentstats.wsgi",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    resolved = {
+        name.strip(): value.strip()
+        for name, _, value in (line.partition("=") for line in completed.stdout.splitlines())
+    }
+
+    # then the workers are threaded, as many as compose says, with several threads each
+    assert resolved["worker_class"] == "gthread"
+    assert int(resolved["workers"]) == int(app["environment"]["GUNICORN_WORKERS"])
+    assert int(resolved["threads"]) == int(app["environment"]["GUNICORN_THREADS"]) > 1
