@@ -5,6 +5,7 @@ The one place where the project's own exceptions (services' `ServiceError`s, the
 """
 
 import logging
+import math
 from typing import Any
 
 from django.conf import settings
@@ -41,9 +42,13 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
         error = _as_service_error(exc)
         if error is not None:
             exc = _to_api_exception(error)
+    is_broker_outage = isinstance(exc, BrokerError)
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, APIException):
         return response
+    if is_broker_outage:
+        # The shared snapshot retries the broker once per BROKER_FAILURE_TTL.
+        response["Retry-After"] = str(max(1, math.ceil(settings.BROKER_FAILURE_TTL)))
     if isinstance(response.data, dict) and set(response.data) == {"detail"}:
         codes = exc.get_codes()
         response.data["code"] = codes if isinstance(codes, str) else "error"
