@@ -130,6 +130,10 @@ def start_refresh(client: ManagementClient, *, prepare: PrepareSnapshot | None) 
         token = uuid.uuid4().hex
         if not cache.add(LOCK_KEY, token, timeout=math.ceil(fetch_bound(client))):
             return False
+        if _is_just_refreshed():
+            # Another process published (and let go of the lock) since the caller looked.
+            _release_lock(token)
+            return False
         # In a copy of the request's context: its log lines carry the request id, and the
         # request log's call listener hears the calls made for a request that waits.
         context = contextvars.copy_context()
@@ -172,6 +176,14 @@ def _read_shared() -> tuple[BrokerSnapshot | None, _FailedSnapshot | None]:
     if not isinstance(failure, _FailedSnapshot) or now - failure.failed_at >= max_age:
         failure = None
     return snapshot, failure
+
+
+def _is_just_refreshed() -> bool:
+    snapshot, failure = _read_shared()
+    now = current_clock().time()
+    if failure is not None:
+        return now - failure.failed_at < settings.BROKER_FAILURE_TTL
+    return snapshot is not None and now - snapshot.taken_at.timestamp() < settings.BROKER_SNAPSHOT_TTL
 
 
 def _wait_for_fetch(deadline: float) -> BrokerSnapshot:
