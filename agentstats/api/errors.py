@@ -34,6 +34,7 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
     write won is a 409, and a value the database rejects is the client's 400. Any other
     database error is a bug and stays a 500.
     """
+    is_broker_outage = isinstance(exc, BrokerError)
     if isinstance(exc, Http404):
         exc = NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -42,7 +43,6 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
         error = _as_service_error(exc)
         if error is not None:
             exc = _to_api_exception(error)
-    is_broker_outage = isinstance(exc, BrokerError)
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, APIException):
         return response

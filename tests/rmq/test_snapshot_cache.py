@@ -158,9 +158,7 @@ def test_each_poller_is_told_whether_it_fetched_waited_or_found_the_snapshot(bro
     assert later.snapshot == fetched.snapshot
 
 
-def test_a_snapshot_stored_just_before_the_lock_is_taken_is_not_fetched_again(
-    broker, settings
-):
+def test_a_snapshot_stored_just_before_the_lock_is_taken_is_not_fetched_again(broker, settings):
     # given another worker's fresh snapshot, stored (and its lock let go) after this
     # request found the snapshot old and before it took the lock
     settings.BROKER_SNAPSHOT_TTL = 30

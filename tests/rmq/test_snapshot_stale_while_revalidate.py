@@ -213,9 +213,7 @@ def test_after_a_failure_requests_get_the_outage_at_once_and_one_retry_per_failu
     finish_refresh()
 
 
-def test_a_failure_newer_than_the_snapshot_is_answered_instead_of_the_snapshot(
-    held_broker, clock
-):
+def test_a_failure_newer_than_the_snapshot_is_answered_instead_of_the_snapshot(held_broker, clock):
     # given a snapshot older than the TTL whose refresh was refused
     read_broker_snapshot(make_client())
     finish_refresh()
@@ -286,9 +284,7 @@ def test_concurrent_pollers_of_a_stale_snapshot_cause_one_refresh(held_broker, c
     assert held_broker.fetches == 2
 
 
-def test_another_process_does_not_refresh_while_one_holds_the_lock(
-    held_broker, clock, monkeypatch
-):
+def test_another_process_does_not_refresh_while_one_holds_the_lock(held_broker, clock, monkeypatch):
     # given a stale snapshot whose refresh this process runs, the broker holding its answer
     read_broker_snapshot(make_client())
     finish_refresh()
