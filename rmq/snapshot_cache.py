@@ -183,7 +183,9 @@ def _is_just_refreshed() -> bool:
     now = current_clock().time()
     if failure is not None:
         return now - failure.failed_at < settings.BROKER_FAILURE_TTL
-    return snapshot is not None and now - snapshot.taken_at.timestamp() < settings.BROKER_SNAPSHOT_TTL
+    return (
+        snapshot is not None and now - snapshot.taken_at.timestamp() < settings.BROKER_SNAPSHOT_TTL
+    )
 
 
 def _wait_for_fetch(deadline: float) -> BrokerSnapshot:

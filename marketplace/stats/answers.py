@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,7 @@ ANSWER_BODY_KEY = "agentstats:connection-stats-body:"
 GZIP_LEVEL = 6
 # The bodies a process keeps in memory (both encodings), newest first; at least one.
 MEMORY_BYTES = 96 * 2**20
+UNFILTERED = AgentFilters()
 _LINE_SEPARATOR = "\u2028".encode()
 _PARAGRAPH_SEPARATOR = "\u2029".encode()
 
@@ -49,7 +51,8 @@ def fetch_connection_report(
 ) -> ConnectionReport:
     """Build the report from the shared snapshot; raises BrokerError when there is none to
     serve (see rmq.snapshot_cache; `wait_seconds` bounds the wait for a cold one)."""
-    wait = read_broker_snapshot(broker, wait_seconds=wait_seconds)
+    prepare = partial(_share_answers_in_background, None)
+    wait = read_broker_snapshot(broker, prepare=prepare, wait_seconds=wait_seconds)
     return build_connection_report(
         list_agent_rows(filters), wait.snapshot, connected=filters.connected
     )
@@ -111,7 +114,9 @@ def fetch_connection_stats_answer(
     while it matches the shared snapshot (see the module). Raises BrokerError when there is
     no snapshot to serve."""
     is_shared = settings.BROKER_SNAPSHOT_TTL > 0
-    wait = read_broker_snapshot(broker, prepare=partial(_share_answer_in_background, filters))
+    if filters == UNFILTERED:
+        _unfiltered_polls.note()
+    wait = read_broker_snapshot(broker, prepare=partial(_share_answers_in_background, filters))
     if is_shared:
         found = cache.get(_answer_key(filters))
         # An answer built from this snapshot, or from a newer one published meanwhile.
@@ -158,14 +163,41 @@ def render_json(data: JSONObject) -> bytes:
     return body
 
 
-def _share_answer_in_background(filters: AgentFilters, snapshot: BrokerSnapshot) -> None:
+def _share_answers_in_background(filters: AgentFilters | None, snapshot: BrokerSnapshot) -> None:
+    """Build and share the answers for the filters that started the refresh and, if this
+    process was asked for it lately, for the whole fleet (the pollers' question)."""
+    wanted = [] if filters is None else [filters]
+    if UNFILTERED not in wanted and _unfiltered_polls.is_recent():
+        wanted.append(UNFILTERED)
     # Runs in the snapshot's refresh thread, which has its own database connection.
     close_old_connections()
     try:
-        if settings.BROKER_SNAPSHOT_TTL > 0:
-            _store_answer(filters, *build_answer(filters, snapshot))
+        for each in wanted:
+            _store_answer(each, *build_answer(each, snapshot))
     finally:
         connections.close_all()
+
+
+class _PollNote:
+    """When this process was last asked for an answer (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        self._asked_at: float | None = None
+
+    def note(self) -> None:
+        self._asked_at = time.monotonic()
+
+    def is_recent(self) -> bool:
+        asked_at = self._asked_at
+        return (
+            asked_at is not None and time.monotonic() - asked_at < settings.BROKER_SNAPSHOT_MAX_AGE
+        )
+
+    def forget(self) -> None:
+        self._asked_at = None
+
+
+_unfiltered_polls = _PollNote()
 
 
 def _answer_key(filters: AgentFilters) -> str:
@@ -224,5 +256,7 @@ _memory = _BodyMemory(MEMORY_BYTES)
 
 
 def forget_answers_in_memory() -> None:
-    """Drop the bodies this process keeps (tests: answers never leak between them)."""
+    """Drop the bodies this process keeps, and when it was polled (tests: answers never
+    leak between them)."""
     _memory.clear()
+    _unfiltered_polls.forget()

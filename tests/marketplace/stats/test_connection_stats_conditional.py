@@ -159,6 +159,26 @@ def test_a_stale_snapshot_is_served_with_its_age_while_the_refresh_waits_on_the_
     assert one.json()["name"] == "agent-1"
 
 
+def test_a_refresh_started_by_another_view_also_builds_the_polled_whole_fleet_answer(
+    transactional_db, fleet, support_client, broker, clock
+):
+    # given pollers of the whole fleet, then one agent's view asked after the TTL
+    mock_broker_snapshot(broker)
+    first = support_client.get(STATS_URL)
+    clock.advance(3)
+    assert support_client.get(f"{STATS_URL}{fleet[0].uuid}/").status_code == 200
+    assert join_refresh(DEADLINE_SECONDS)
+
+    # when a poller of the whole fleet asks
+    polled = support_client.get(STATS_URL)
+
+    # then it is served the answer the refresh built, from the newer snapshot
+    assert polled["Server-Timing"] == (
+        polled["Server-Timing"].split(",")[0] + ', answer;desc="shared"'
+    )
+    assert polled["X-Snapshot-Taken-At"] > first["X-Snapshot-Taken-At"]
+
+
 def test_a_filtered_answer_is_built_once_and_shared(fleet, support_client, broker):
     mock_broker_snapshot(broker)
     support_client.get(STATS_URL)
