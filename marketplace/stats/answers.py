@@ -208,6 +208,9 @@ def _store_answer(filters: AgentFilters, shared: SharedAnswer, bodies: AnswerBod
     # Kept longer than its snapshot may be served (the answer is built after the snapshot
     # was taken); the bodies first, so a request that reads the small entry finds them.
     timeout = 2 * math.ceil(settings.BROKER_SNAPSHOT_MAX_AGE)
+    stored = cache.get(_answer_key(filters))
+    if isinstance(stored, SharedAnswer) and stored.taken_at > shared.taken_at:
+        return  # a refresh shared a newer one while this request built its own
     _memory.put(shared.body_key, bodies)
     cache.set(shared.body_key, bodies, timeout=timeout)
     cache.set(_answer_key(filters), shared, timeout=timeout)
