@@ -14,6 +14,7 @@ import responses
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from marketplace.stats.answers import AnswerBodies, _BodyMemory
 from marketplace.stats.views import accepts_gzip, is_etag_matched
 from rmq import snapshot
 from rmq.clock import current_clock
@@ -243,3 +244,16 @@ def test_accept_encoding_is_read_with_its_qualities(header, expected):
 )
 def test_if_none_match_is_compared_weakly(header, expected):
     assert is_etag_matched(header, 'W/"abc"') is expected
+
+
+def test_a_process_keeps_the_newest_bodies_within_its_memory_bound():
+    memory = _BodyMemory(max_bytes=100)
+    small, large = AnswerBodies(b"x" * 30, b"y" * 10), AnswerBodies(b"x" * 90, b"y" * 20)
+
+    memory.put("a", small)
+    memory.put("b", small)
+    assert memory.get("a") == small  # now the newest
+    memory.put("c", small)  # 120 bytes: the oldest, "b", goes
+    assert (memory.get("a"), memory.get("b"), memory.get("c")) == (small, None, small)
+    memory.put("d", large)  # larger than the bound alone: kept, everything else goes
+    assert (memory.get("a"), memory.get("c"), memory.get("d")) == (None, None, large)
