@@ -269,11 +269,22 @@ for _network in METRICS_ALLOWED_NETWORKS:
             f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network address or CIDR"
         ) from _exc
 
-# How long one broker snapshot answers the stats (shared by every worker through the
-# cache); 0 asks the broker on every request. A failure is shared for at most
-# BROKER_FAILURE_TTL seconds so an outage answers fast without hiding a recovery.
+# The stats' shared broker snapshot (rmq/snapshot_cache.py; shared by every worker through
+# the cache): older than BROKER_SNAPSHOT_TTL, a request starts a refresh beside it and is
+# served the old one; older than BROKER_SNAPSHOT_MAX_AGE it is never served, and a request
+# waits at most BROKER_SNAPSHOT_WAIT for a fetch before a 503. TTL 0 asks the broker on
+# every request. The max age leaves a refresh started at the TTL time for a fetch of a
+# large broker (1.5-11 s at 15,000 queues, docs/benchmarks.md) before pollers go cold.
+# After a failure, requests get a 503 at once and the broker is retried at most once per
+# BROKER_FAILURE_TTL, so an outage answers fast without hiding a recovery.
 BROKER_SNAPSHOT_TTL = _env_float("BROKER_SNAPSHOT_TTL", default=2.0)
+BROKER_SNAPSHOT_MAX_AGE = _env_float("BROKER_SNAPSHOT_MAX_AGE", default=10.0)
+BROKER_SNAPSHOT_WAIT = _env_float("BROKER_SNAPSHOT_WAIT", default=0.8)
 BROKER_FAILURE_TTL = _env_float("BROKER_FAILURE_TTL", default=1.0)
+if BROKER_SNAPSHOT_TTL > BROKER_SNAPSHOT_MAX_AGE:
+    raise ImproperlyConfigured("BROKER_SNAPSHOT_TTL must not exceed BROKER_SNAPSHOT_MAX_AGE")
+if BROKER_SNAPSHOT_WAIT < 0:
+    raise ImproperlyConfigured("BROKER_SNAPSHOT_WAIT must not be negative")
 
 # How often the admin's fleet dashboard refreshes its table in place, in seconds.
 DASHBOARD_REFRESH_SECONDS = _env_float("DASHBOARD_REFRESH_SECONDS", default=5.0)

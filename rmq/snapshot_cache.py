@@ -1,16 +1,29 @@
-"""A short-lived shared copy of the broker snapshot, fetched by one request at a time.
+"""The shared broker snapshot, served stale-while-revalidate: no request waits once warm.
 
-Many pollers (support dashboards, monitoring) ask for the same picture. Within the TTL
-they share one snapshot through the cache (Redis when CACHE_URL is set, so every worker
-shares it). When it has expired, one request takes a lock and fetches; the others wait
-for its result instead of asking the broker too (single flight). A failure is shared the
-same way, for a moment (BROKER_FAILURE_TTL), whether the broker refused or answered
-something unusable, so an outage is answered quickly. An expired snapshot is never
-served: once the broker is unreachable beyond the TTL, callers get BrokerError.
+Pollers (support dashboards, monitoring) share one snapshot through the cache (Redis when
+CACHE_URL is set, so every worker and replica shares it). The rules, in order:
+
+- a failure newer than the newest snapshot (and younger than BROKER_SNAPSHOT_MAX_AGE) is
+  raised at once; a retry runs beside the request at most once per BROKER_FAILURE_TTL;
+- a snapshot younger than BROKER_SNAPSHOT_TTL is served; one younger than
+  BROKER_SNAPSHOT_MAX_AGE is served too, while a refresh runs beside the request;
+- otherwise (cold start, after idling) the request waits at most BROKER_SNAPSHOT_WAIT for
+  the fetch, its own or another process's, then gets BrokerUnavailable while the fetch
+  goes on; its result serves the next request.
+
+A refresh runs in a daemon thread, at most one per process, and only while the cache lock
+(`cache.add`, expiring after the fetch's bound) is ours: one fetch at a time across every
+process sharing the cache. Refreshes are started by requests only: nobody asking, no
+broker calls. BROKER_SNAPSHOT_TTL=0 fetches in the request, every time.
 """
 
+import contextvars
+import logging
+import math
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NoReturn
@@ -25,8 +38,16 @@ from rmq.snapshot import fetch_broker_snapshot
 from rmq.types import BrokerSnapshot
 
 SNAPSHOT_KEY = "agentstats:broker-snapshot"
+FAILURE_KEY = "agentstats:broker-snapshot:failure"
 LOCK_KEY = "agentstats:broker-snapshot:lock"
 WAIT_STEP_SECONDS = 0.02
+NOT_YET_DETAIL = "The broker has not answered yet; try again shortly."
+
+logger = logging.getLogger(__name__)
+
+# Called by the refresh thread with the new snapshot before it is published, so what is
+# built from it (the shared stats answer) is there when requests first see it.
+PrepareSnapshot = Callable[[BrokerSnapshot], None]
 
 
 @dataclass(frozen=True)
@@ -44,9 +65,10 @@ class _FailedSnapshot:
 class SnapshotSource(StrEnum):
     """How a request got its snapshot."""
 
-    FETCHED = "fetched"  # it asked the broker itself
-    WAITED = "waited"  # another request was asking; it waited for that answer
-    SHARED = "shared"  # a fresh snapshot was in the cache
+    SHARED = "shared"  # a snapshot younger than the TTL was in the cache
+    STALE = "stale"  # older than the TTL, within the maximum age: served while refreshing
+    FETCHED = "fetched"  # none could be served; it started the fetch and waited for it
+    WAITED = "waited"  # none could be served; it waited for another request's fetch
 
 
 @dataclass(frozen=True)
@@ -59,78 +81,156 @@ class SnapshotWait:
 
 
 def get_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
-    """Return a snapshot at most BROKER_SNAPSHOT_TTL seconds old, asking the broker at
-    most once per TTL across all workers that share the cache."""
-    return wait_for_broker_snapshot(client).snapshot
+    """Return a snapshot at most BROKER_SNAPSHOT_MAX_AGE seconds old (see the module)."""
+    return read_broker_snapshot(client).snapshot
 
 
-def wait_for_broker_snapshot(client: ManagementClient) -> SnapshotWait:
-    """get_broker_snapshot, telling how the snapshot was got and how long it took."""
+def read_broker_snapshot(
+    client: ManagementClient,
+    *,
+    prepare: PrepareSnapshot | None = None,
+    wait_seconds: float | None = None,
+) -> SnapshotWait:
+    """Serve the shared snapshot by the module's rules; raise BrokerError for an outage.
+
+    `prepare` runs in a refresh this call starts beside a stale snapshot, before the new
+    snapshot is published. `wait_seconds` bounds the wait when none can be served
+    (default BROKER_SNAPSHOT_WAIT).
+    """
     started = time.monotonic()
-    ttl = settings.BROKER_SNAPSHOT_TTL
-    if ttl <= 0:
-        snapshot = fetch_broker_snapshot(client)
-        return SnapshotWait(snapshot, SnapshotSource.FETCHED, time.monotonic() - started)
-    # The longest a fetch can take: its calls run concurrently, each bounded.
-    fetch_bound = client.snapshot_timeout[0] + client.snapshot_timeout[1] + 1
-    deadline = started + fetch_bound
-    source = SnapshotSource.SHARED
-    while True:
-        cached = _read_fresh(ttl)
-        if isinstance(cached, BrokerSnapshot):
-            return SnapshotWait(cached, source, time.monotonic() - started)
-        if isinstance(cached, _FailedSnapshot):
-            cached.reraise()
+    if settings.BROKER_SNAPSHOT_TTL <= 0:
+        fetched = fetch_broker_snapshot(client)
+        return SnapshotWait(fetched, SnapshotSource.FETCHED, time.monotonic() - started)
+    snapshot, failure = _read_shared()
+    now = current_clock().time()
+    if failure is not None:
+        if now - failure.failed_at >= settings.BROKER_FAILURE_TTL:
+            start_refresh(client, prepare=None)
+        failure.reraise()
+    if snapshot is not None:
+        age = now - snapshot.taken_at.timestamp()
+        if age < settings.BROKER_SNAPSHOT_TTL:
+            return SnapshotWait(snapshot, SnapshotSource.SHARED, time.monotonic() - started)
+        start_refresh(client, prepare=prepare)
+        return SnapshotWait(snapshot, SnapshotSource.STALE, time.monotonic() - started)
+    # Nothing to serve: the waiting request builds its own answer from what arrives.
+    is_ours = start_refresh(client, prepare=None)
+    wait = settings.BROKER_SNAPSHOT_WAIT if wait_seconds is None else wait_seconds
+    source = SnapshotSource.FETCHED if is_ours else SnapshotSource.WAITED
+    return SnapshotWait(_wait_for_fetch(started + wait), source, time.monotonic() - started)
+
+
+def start_refresh(client: ManagementClient, *, prepare: PrepareSnapshot | None) -> bool:
+    """Fetch a snapshot in a background thread unless one is already being fetched (in
+    this process or, through the cache lock, in another); whether this call started it."""
+    global _refresh_thread
+    with _refresh_guard:
+        if _refresh_thread is not None and _refresh_thread.is_alive():
+            return False
         token = uuid.uuid4().hex
-        if cache.add(LOCK_KEY, token, timeout=fetch_bound):
-            # The previous holder may have stored its snapshot and let go of the lock
-            # between our read above and taking it: look again before asking the broker.
-            stored = _read_fresh(ttl)
-            if stored is not None:
-                _release_lock(token)
-                if isinstance(stored, _FailedSnapshot):
-                    stored.reraise()
-                return SnapshotWait(stored, SnapshotSource.WAITED, time.monotonic() - started)
-            snapshot = _fetch_and_share(client, ttl=ttl, lock_token=token)
-            return SnapshotWait(snapshot, SnapshotSource.FETCHED, time.monotonic() - started)
+        if not cache.add(LOCK_KEY, token, timeout=math.ceil(fetch_bound(client))):
+            return False
+        if _is_just_refreshed():
+            # Another process published (and let go of the lock) since the caller looked.
+            _release_lock(token)
+            return False
+        # In a copy of the request's context: its log lines carry the request id, and the
+        # request log's call listener hears the calls made for a request that waits.
+        context = contextvars.copy_context()
+        thread = threading.Thread(
+            target=context.run,
+            args=(_refresh, client, token, prepare),
+            name="rmq-snapshot-refresh",
+            daemon=True,
+        )
+        _refresh_thread = thread
+        thread.start()
+        return True
+
+
+def join_refresh(timeout: float) -> bool:
+    """Wait for this process's refresh, if any, to end; whether none is running."""
+    thread = _refresh_thread
+    if thread is not None:
+        thread.join(timeout)
+        return not thread.is_alive()
+    return True
+
+
+def fetch_bound(client: ManagementClient) -> float:
+    """The longest a fetch takes: its calls run concurrently, each bounded."""
+    return client.snapshot_timeout[0] + client.snapshot_timeout[1] + 1
+
+
+_refresh_guard = threading.Lock()
+_refresh_thread: threading.Thread | None = None
+
+
+def _read_shared() -> tuple[BrokerSnapshot | None, _FailedSnapshot | None]:
+    """The newest snapshot and a failure newer than it, each if younger than the max age."""
+    found = cache.get_many([SNAPSHOT_KEY, FAILURE_KEY])
+    now, max_age = current_clock().time(), settings.BROKER_SNAPSHOT_MAX_AGE
+    snapshot, failure = found.get(SNAPSHOT_KEY), found.get(FAILURE_KEY)
+    if not isinstance(snapshot, BrokerSnapshot) or now - snapshot.taken_at.timestamp() >= max_age:
+        snapshot = None
+    if not isinstance(failure, _FailedSnapshot) or now - failure.failed_at >= max_age:
+        failure = None
+    return snapshot, failure
+
+
+def _is_just_refreshed() -> bool:
+    snapshot, failure = _read_shared()
+    now = current_clock().time()
+    if failure is not None:
+        return now - failure.failed_at < settings.BROKER_FAILURE_TTL
+    return (
+        snapshot is not None and now - snapshot.taken_at.timestamp() < settings.BROKER_SNAPSHOT_TTL
+    )
+
+
+def _wait_for_fetch(deadline: float) -> BrokerSnapshot:
+    while True:
+        snapshot, failure = _read_shared()
+        if failure is not None:
+            failure.reraise()
+        if snapshot is not None:
+            return snapshot
         if time.monotonic() >= deadline:
-            # The lock holder died or hangs: fetch ourselves rather than wait longer.
-            snapshot = _fetch_and_share(client, ttl=ttl, lock_token=None)
-            return SnapshotWait(snapshot, SnapshotSource.FETCHED, time.monotonic() - started)
-        source = SnapshotSource.WAITED
+            # The fetch goes on; its snapshot (or failure) serves the next request.
+            raise BrokerUnavailable(NOT_YET_DETAIL)
         time.sleep(WAIT_STEP_SECONDS)
 
 
-def _read_fresh(ttl: float) -> BrokerSnapshot | _FailedSnapshot | None:
-    cached = cache.get(SNAPSHOT_KEY)
-    now = current_clock().time()
-    if isinstance(cached, BrokerSnapshot) and now - cached.taken_at.timestamp() < ttl:
-        return cached
-    failure_ttl = min(ttl, settings.BROKER_FAILURE_TTL)
-    if isinstance(cached, _FailedSnapshot) and now - cached.failed_at < failure_ttl:
-        return cached
-    return None
+def _refresh(client: ManagementClient, token: str, prepare: PrepareSnapshot | None) -> None:
+    # A daemon thread's exception would only reach stderr: every one is logged here.
+    try:
+        _fetch_and_publish(client, prepare)
+    except Exception:
+        logger.exception("broker snapshot refresh failed")
+    finally:
+        _release_lock(token)
 
 
-def _fetch_and_share(
-    client: ManagementClient, *, ttl: float, lock_token: str | None
-) -> BrokerSnapshot:
+def _fetch_and_publish(client: ManagementClient, prepare: PrepareSnapshot | None) -> None:
+    keep_seconds = math.ceil(settings.BROKER_SNAPSHOT_MAX_AGE)
     try:
         snapshot = fetch_broker_snapshot(client)
     except BrokerError as exc:
         # Garbage shares like a refusal: asking again at once would only get more of it.
-        cache.set(
-            SNAPSHOT_KEY,
-            _FailedSnapshot(str(exc), current_clock().time(), type(exc)),
-            timeout=ttl,
-        )
-        raise
-    else:
-        cache.set(SNAPSHOT_KEY, snapshot, timeout=ttl)
-        return snapshot
-    finally:
-        if lock_token is not None:
-            _release_lock(lock_token)
+        failure = _FailedSnapshot(str(exc), current_clock().time(), type(exc))
+        cache.set(FAILURE_KEY, failure, timeout=keep_seconds)
+        logger.warning("broker snapshot failed: %s", exc)
+        return
+    if prepare is not None:
+        try:
+            prepare(snapshot)
+        except Exception:
+            # What is built from the snapshot is an optimisation: requests build it
+            # themselves. The snapshot is published all the same.
+            logger.exception("preparing from the broker snapshot failed")
+    cache.set(SNAPSHOT_KEY, snapshot, timeout=keep_seconds)
+    # A success ends the outage: the next request is served this snapshot.
+    cache.delete(FAILURE_KEY)
 
 
 def _release_lock(token: str) -> None:

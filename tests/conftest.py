@@ -16,7 +16,9 @@ from rest_framework.test import APIClient
 
 from agentstats.models import User
 from marketplace.models import EventConsumer, EventSubscription
+from marketplace.stats.answers import forget_answers_in_memory
 from rmq.clock import use_clock
+from rmq.snapshot_cache import join_refresh
 from tests.factories import (
     AgentIdentityFactory,
     CustomerFactory,
@@ -40,12 +42,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     mark_service_tests(items)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A broker snapshot refresh a test started ends with the test, while its mocks and
+    database are still there."""
+    try:
+        return (yield)
+    finally:
+        assert join_refresh(timeout=90), "a broker snapshot refresh outlived its test"
+
+
 @pytest.fixture(autouse=True)
-def _fresh_cache() -> Iterator[None]:
-    """Cached broker snapshots and throttle counters never leak between tests."""
+def _fresh_cache(settings) -> Iterator[None]:
+    """Cached broker snapshots, stats answers and throttle counters never leak between
+    tests; a cold stats request waits for its fetch (tests of the bound set their own)."""
+    settings.BROKER_SNAPSHOT_WAIT = 60
     cache.clear()
+    forget_answers_in_memory()
     yield
     cache.clear()
+    forget_answers_in_memory()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ The one place where the project's own exceptions (services' `ServiceError`s, the
 """
 
 import logging
+import math
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +34,7 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
     write won is a 409, and a value the database rejects is the client's 400. Any other
     database error is a bug and stays a 500.
     """
+    is_broker_outage = isinstance(exc, BrokerError)
     if isinstance(exc, Http404):
         exc = NotFound(str(exc) or None)
     elif isinstance(exc, DjangoPermissionDenied):
@@ -44,6 +46,9 @@ def handle_api_exception(exc: Exception, context: dict[str, Any]) -> Response | 
     response = exception_handler(exc, context)
     if response is None or not isinstance(exc, APIException):
         return response
+    if is_broker_outage:
+        # The shared snapshot retries the broker once per BROKER_FAILURE_TTL.
+        response["Retry-After"] = str(max(1, math.ceil(settings.BROKER_FAILURE_TTL)))
     if isinstance(response.data, dict) and set(response.data) == {"detail"}:
         codes = exc.get_codes()
         response.data["code"] = codes if isinstance(codes, str) else "error"

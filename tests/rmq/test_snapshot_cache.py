@@ -42,7 +42,9 @@ def test_snapshots_within_the_ttl_share_one_broker_fetch(broker, settings):
     assert snapshots[0] == snapshots[1] == snapshots[2]
 
 
-def test_an_expired_snapshot_is_fetched_again(broker, settings, fake_clock):
+def test_a_snapshot_older_than_the_ttl_is_served_while_it_is_fetched_again(
+    broker, settings, fake_clock
+):
     settings.BROKER_SNAPSHOT_TTL = 2
     broker.add(responses.GET, CONNECTIONS, json=[])
     broker.add(responses.GET, QUEUES, json=[])
@@ -51,26 +53,31 @@ def test_an_expired_snapshot_is_fetched_again(broker, settings, fake_clock):
     # when the TTL has passed
     fake_clock.advance(3)
     second = snapshot_cache.get_broker_snapshot(make_client())
+    assert snapshot_cache.join_refresh(60)
 
-    # then the broker was asked again
+    # then the old one was served while the broker was asked again for the next request
     assert len(broker.calls) == 2 * SNAPSHOT_CALLS
-    assert second is not first
+    assert second == first
+    assert cache.get(snapshot_cache.SNAPSHOT_KEY).taken_at > first.taken_at
 
 
-def test_an_expired_snapshot_is_never_served_when_the_broker_is_down(broker, settings, fake_clock):
+def test_a_snapshot_older_than_the_max_age_is_never_served_when_the_broker_is_down(
+    broker, settings, fake_clock
+):
     # given a cached snapshot
     settings.BROKER_SNAPSHOT_TTL = 2
+    settings.BROKER_SNAPSHOT_MAX_AGE = 10
     broker.add(responses.GET, CONNECTIONS, json=[])
     broker.add(responses.GET, QUEUES, json=[])
     snapshot_cache.get_broker_snapshot(make_client())
 
-    # when it has expired and the broker refuses connections
+    # when it is older than the max age and the broker refuses connections
     broker.reset()
     broker.add(responses.GET, CONNECTIONS, body=requests.ConnectionError("refused"))
     broker.add(responses.GET, QUEUES, body=requests.ConnectionError("refused"))
-    fake_clock.advance(3)
+    fake_clock.advance(11)
 
-    # then the caller gets the outage, not the stale picture
+    # then the caller gets the outage, not the old picture
     with pytest.raises(BrokerUnavailable):
         snapshot_cache.get_broker_snapshot(make_client())
 
@@ -135,11 +142,11 @@ def test_each_poller_is_told_whether_it_fetched_waited_or_found_the_snapshot(bro
 
     def poll(_: int) -> snapshot_cache.SnapshotWait:
         barrier.wait()
-        return snapshot_cache.wait_for_broker_snapshot(make_client())
+        return snapshot_cache.read_broker_snapshot(make_client())
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         waits = list(pool.map(poll, range(8)))
-    later = snapshot_cache.wait_for_broker_snapshot(make_client())
+    later = snapshot_cache.read_broker_snapshot(make_client())
 
     # then one fetched, the others waited for it (about as long), and a later one found it
     sources = sorted(wait.source for wait in waits)
@@ -151,33 +158,24 @@ def test_each_poller_is_told_whether_it_fetched_waited_or_found_the_snapshot(bro
     assert later.snapshot == fetched.snapshot
 
 
-def test_a_snapshot_stored_just_before_the_lock_is_taken_is_not_fetched_again(
-    broker, settings, monkeypatch
-):
-    # given another worker's fresh snapshot, stored (and its lock let go) between this
-    # request's look at the cache and its taking the lock
+def test_a_snapshot_stored_just_before_the_lock_is_taken_is_not_fetched_again(broker, settings):
+    # given another worker's fresh snapshot, stored (and its lock let go) after this
+    # request found the snapshot old and before it took the lock
     settings.BROKER_SNAPSHOT_TTL = 30
     broker.add(responses.GET, CONNECTIONS, json=[])
     broker.add(responses.GET, QUEUES, json=[])
     theirs = snapshot_cache.get_broker_snapshot(make_client())
+    assert snapshot_cache.join_refresh(60)
     broker.reset()
-    real_read_fresh = snapshot_cache._read_fresh
-    looks = []
 
-    def read_before_the_store(ttl):
-        looks.append(ttl)
-        return None if len(looks) == 1 else real_read_fresh(ttl)
+    # when this request starts its refresh
+    is_started = snapshot_cache.start_refresh(make_client(), prepare=None)
 
-    monkeypatch.setattr(snapshot_cache, "_read_fresh", read_before_the_store)
-
-    # when this request takes the free lock
-    wait = snapshot_cache.wait_for_broker_snapshot(make_client())
-
-    # then it uses the stored snapshot instead of asking the broker, and lets the lock go
-    assert wait.snapshot == theirs
-    assert wait.source == "waited"
+    # then it does not ask the broker, lets the lock go, and the stored snapshot stays
+    assert not is_started
     assert len(broker.calls) == 0
     assert cache.get(snapshot_cache.LOCK_KEY) is None
+    assert snapshot_cache.get_broker_snapshot(make_client()) == theirs
 
 
 @pytest.fixture
@@ -213,6 +211,7 @@ def test_concurrent_pollers_share_one_fetch_through_redis(broker, settings, redi
 def test_a_fetch_slower_than_the_ttl_still_serves_the_next_request(broker, settings):
     # given a 1 s TTL and a broker that takes 1.2 s to answer
     settings.BROKER_SNAPSHOT_TTL = 1
+    settings.BROKER_SNAPSHOT_MAX_AGE = 1
     broker.add_callback(responses.GET, CONNECTIONS, callback=slow_answer(1.2))
     broker.add_callback(responses.GET, QUEUES, callback=slow_answer(1.2))
 

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import responses
-from django.core.cache import cache as django_cache
 
 from rmq import snapshot_cache
 from rmq.client import ManagementClient
@@ -42,26 +41,22 @@ def fetches(broker: responses.RequestsMock) -> int:
     return len([call for call in broker.calls if "/api/connections" in str(call.request.url)])
 
 
-class CacheNotingWhoWaits:
-    """The cache, telling when every other poller found the fetch lock taken."""
+class WaitNotingWhoWaits:
+    """The cold requests' wait for a fetch, telling when every poller waits."""
 
     def __init__(self, *, waiters: int) -> None:
         self.waiters = waiters
         self.everyone_waits = threading.Event()
-        self._refused: set[int] = set()
+        self._count = 0
         self._guard = threading.Lock()
+        self._wait = snapshot_cache._wait_for_fetch
 
-    def __getattr__(self, name: str):
-        return getattr(django_cache, name)
-
-    def add(self, key, value, timeout=None) -> bool:
-        taken = django_cache.add(key, value, timeout=timeout)
-        if key == snapshot_cache.LOCK_KEY and not taken:
-            with self._guard:
-                self._refused.add(threading.get_ident())
-                if len(self._refused) >= self.waiters:
-                    self.everyone_waits.set()
-        return taken
+    def __call__(self, deadline: float):
+        with self._guard:
+            self._count += 1
+            if self._count >= self.waiters:
+                self.everyone_waits.set()
+        return self._wait(deadline)
 
 
 @pytest.mark.parametrize(
@@ -92,14 +87,14 @@ def test_requests_after_a_failure_within_the_failure_ttl_cause_one_fetch(
 def test_pollers_waiting_for_a_fetch_that_gets_garbage_share_its_failure(
     broker, shared_failures, monkeypatch
 ):
-    # given a broker answering garbage, held until every other poller waits for the fetch
-    cache = CacheNotingWhoWaits(waiters=POLLERS - 1)
+    # given a broker answering garbage, held until every poller waits for the fetch
+    waits = WaitNotingWhoWaits(waiters=POLLERS)
 
     def garbage_once_everyone_waits(request):
-        assert cache.everyone_waits.wait(DEADLINE_SECONDS), "the other pollers never waited"
+        assert waits.everyone_waits.wait(DEADLINE_SECONDS), "the pollers never waited"
         return (200, {"Content-Type": "application/json"}, GARBAGE)
 
-    monkeypatch.setattr(snapshot_cache, "cache", cache)
+    monkeypatch.setattr(snapshot_cache, "_wait_for_fetch", waits)
     broker.add_callback(responses.GET, CONNECTIONS, callback=garbage_once_everyone_waits)
     broker.add(responses.GET, QUEUES, json=[])
     barrier = threading.Barrier(POLLERS)

@@ -19,6 +19,7 @@ from marketplace.stats.selectors import AgentFilters
 from marketplace.stats.serializers import ConnectionStatsQuerySerializer
 from rmq.client import ManagementClient
 from rmq.exceptions import BrokerError
+from rmq.snapshot_cache import fetch_bound
 
 EXIT_DISCONNECTED = 1
 EXIT_INVALID_FILTERS = 2
@@ -68,7 +69,9 @@ def _parse_filters(options: dict[str, Any]) -> AgentFilters:
 
 def _fetch_report(filters: AgentFilters) -> ConnectionReport:
     try:
-        return fetch_connection_report(filters, broker=ManagementClient.from_settings())
+        broker = ManagementClient.from_settings()
+        # A one-off run has no warm snapshot to be served: it waits for the fetch.
+        return fetch_connection_report(filters, broker=broker, wait_seconds=fetch_bound(broker))
     except BrokerError as exc:
         # The broker errors name the failure, never the URL or credentials.
         raise CommandError(

@@ -1,4 +1,4 @@
-"""Pollers share one answer per filter set while its broker snapshot is fresh."""
+"""Pollers share one answer per filter set while its broker snapshot may be served."""
 
 import re
 
@@ -8,6 +8,7 @@ import responses
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from rmq.snapshot_cache import join_refresh
 from tests.factories import AgentIdentityFactory, AgentServiceFactory
 from tests.kit.api import STATS_URL
 from tests.kit.broker import MANAGEMENT, SNAPSHOT_CALLS, mock_broker_snapshot
@@ -36,8 +37,13 @@ def test_pollers_within_the_ttl_share_one_answer(settings, fleet, support_user, 
     # then it gets the same bytes without asking the broker or loading the agents again
     assert (first.status_code, second.status_code) == (200, 200)
     assert second.content == first.content
-    assert re.fullmatch(r'broker;desc="fetched";dur=\d+\.\d', first["Server-Timing"])
-    assert second["Server-Timing"] == 'answer;desc="shared"'
+    assert re.fullmatch(
+        r'broker;desc="fetched";dur=\d+\.\d, answer;desc="built";dur=\d+\.\d',
+        first["Server-Timing"],
+    )
+    assert re.fullmatch(
+        r'broker;desc="shared";dur=\d+\.\d, answer;desc="shared"', second["Server-Timing"]
+    )
     assert second["Content-Type"] == "application/json"
     assert len(broker.calls) == SNAPSHOT_CALLS
     assert len(queries) == 1  # the token
@@ -54,30 +60,40 @@ def test_each_filter_set_has_its_own_answer(settings, fleet, support_user, clien
 
     assert _names(everyone) == ["agent-0", "agent-1", "agent-2"]
     assert _names(one) == ["agent-1"]
-    assert re.fullmatch(r'broker;desc="shared";dur=\d+\.\d', one["Server-Timing"])
+    assert re.fullmatch(
+        r'broker;desc="shared";dur=\d+\.\d, answer;desc="built";dur=\d+\.\d',
+        one["Server-Timing"],
+    )
     # one snapshot served both
     assert len(broker.calls) == SNAPSHOT_CALLS
 
 
-def test_a_database_change_shows_once_the_ttl_has_passed(
-    settings, fleet, support_user, client_for, broker, fake_clock
+def test_a_database_change_shows_in_the_answer_the_next_refresh_builds(
+    transactional_db, settings, fleet, support_user, client_for, broker, fake_clock
 ):
-    # given an answer shared for 2 s, then a new agent
+    # given an answer shared for 2 s, then a new agent (committed: the refresh thread
+    # reads it on its own database connection)
     settings.BROKER_SNAPSHOT_TTL = 2
     mock_broker_snapshot(broker)
     client = client_for(support_user)
     assert len(_names(client.get(STATS_URL))) == 3
     AgentServiceFactory(identity=AgentIdentityFactory(offering=fleet[0].offering, name="new"))
 
-    # when a poller asks within the TTL, then after it
+    # when a poller asks within the TTL, one after it, and one after that refresh
     within = client.get(STATS_URL)
     fake_clock.advance(3)
+    stale = client.get(STATS_URL)
+    assert join_refresh(60)
     after = client.get(STATS_URL)
 
-    # then the new agent shows after the TTL, and the broker was asked again for it
+    # then the new agent shows once the refresh (beside the stale answer) has built the
+    # answer, which the poller was served as is
     assert "new" not in _names(within)
+    assert "new" not in _names(stale)
+    assert stale["Server-Timing"].startswith('broker;desc="stale"')
     assert "new" in _names(after)
-    assert len(broker.calls) == 2 * SNAPSHOT_CALLS
+    assert after["Server-Timing"].endswith('answer;desc="shared"')
+    assert len(broker.calls) >= 2 * SNAPSHOT_CALLS
 
 
 def test_without_a_ttl_every_answer_is_built_afresh(
@@ -93,7 +109,7 @@ def test_without_a_ttl_every_answer_is_built_afresh(
     assert len(broker.calls) == 2 * SNAPSHOT_CALLS
 
 
-def test_a_shared_answer_is_never_served_once_the_broker_is_gone_beyond_the_ttl(
+def test_a_shared_answer_is_never_served_once_the_broker_is_gone_beyond_the_max_age(
     settings, fleet, support_user, client_for, broker, fake_clock
 ):
     # given a shared answer, then the broker refusing every call
@@ -109,8 +125,8 @@ def test_a_shared_answer_is_never_served_once_the_broker_is_gone_beyond_the_ttl(
             body=requests.ConnectionError("Connection refused"),
         )
 
-    # when a poller asks after the TTL
-    fake_clock.advance(3)
+    # when a poller asks after the max age
+    fake_clock.advance(settings.BROKER_SNAPSHOT_MAX_AGE + 1)
     response = client.get(STATS_URL)
 
     # then it is told the broker cannot be asked, not shown the old picture
