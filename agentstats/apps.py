@@ -6,4 +6,5 @@ class AgentstatsConfig(AppConfig):
     verbose_name = "agentstats"
 
     def ready(self) -> None:
-        from agentstats import checks  # noqa: F401 - registers the deploy checks
+        # Registers the deploy checks and the node lists' override receiver.
+        from agentstats import broker_settings, checks  # noqa: F401

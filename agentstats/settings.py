@@ -8,6 +8,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from rmq.nodes import parse_node_urls
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -35,6 +37,14 @@ def _env_float(name: str, *, default: float) -> float:
 
 def _env_list(name: str, *, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_node_urls(name: str, *, default: str, schemes: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return parse_node_urls(os.environ.get(name) or default, schemes=schemes)
+    except ValueError as exc:
+        # The position only: an entry may carry a password.
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
 
 
 def _env_gc_thresholds(name: str, *, default: str) -> tuple[int, ...]:
@@ -234,7 +244,16 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-RABBITMQ_MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
+# The management API of one node, or of several nodes of a cluster as a comma-separated
+# list: each call goes to the first node not remembered as down (rmq/client.py). The old
+# single name is the first node.
+RABBITMQ_MANAGEMENT_URLS = _env_node_urls(
+    "RABBITMQ_MANAGEMENT_URL", default="http://127.0.0.1:15672", schemes=("http", "https")
+)
+RABBITMQ_MANAGEMENT_URL = RABBITMQ_MANAGEMENT_URLS[0]
+# How long a node that refused, timed out or failed is skipped (per process) before it is
+# asked again; while every node is remembered down, all are asked anyway, in order.
+RABBITMQ_NODE_DOWN_SECONDS = _env_float("RABBITMQ_NODE_DOWN_SECONDS", default=10.0)
 RABBITMQ_USER = os.environ.get("RABBITMQ_USER", "guest")
 RABBITMQ_PASSWORD = os.environ.get("RABBITMQ_PASSWORD", "guest")
 RABBITMQ_CONNECT_TIMEOUT = _env_float("RABBITMQ_CONNECT_TIMEOUT", default=2.0)
@@ -324,8 +343,14 @@ if OBSERVER_LEASE_SECONDS < 3 * OBSERVER_HEARTBEAT_SECONDS:
 # connection recorded from that announcement and not listed yet is closed by a reconcile
 # only this long after it connected.
 OBSERVER_RECONCILE_GRACE_SECONDS = _env_float("OBSERVER_RECONCILE_GRACE_SECONDS", default=30)
-# AMQP URL the observer consumes RabbitMQ's event exchange with.
-RABBITMQ_AMQP_URL = os.environ.get("RABBITMQ_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+# AMQP URL(s) the observer consumes RabbitMQ's event exchange with: one node, or a
+# comma-separated list of a cluster's nodes (it connects to the first that answers; the
+# event exchange of any node carries every node's connection events). The old single name
+# is the first node.
+RABBITMQ_AMQP_URLS = _env_node_urls(
+    "RABBITMQ_AMQP_URL", default="amqp://guest:guest@127.0.0.1:5672/%2F", schemes=("amqp", "amqps")
+)
+RABBITMQ_AMQP_URL = RABBITMQ_AMQP_URLS[0]
 # The broker reconcile removes a queue, user or vhost of the service's own naming that no
 # row explains only after it has stayed unexplained this long: registration declares on
 # the broker before its transaction commits.

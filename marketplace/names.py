@@ -201,6 +201,7 @@ class DeliveryBlockedReason(LabelledChoice):
 
     OWNER_DEACTIVATED = "owner_deactivated"
     QUEUE_NOT_PROVISIONED = "queue_not_provisioned"
+    QUEUE_NODE_DOWN = "queue_node_down"
     BROKER_CREDENTIAL_MISSING = "broker_credential_missing"
     OWNER_HAS_NO_ROLE = "owner_has_no_role"
     NO_OBJECT_TYPES = "no_object_types"

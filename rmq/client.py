@@ -1,5 +1,11 @@
 """One HTTP session to the RabbitMQ management API, with timeouts on every call.
 
+The API may be served by several nodes of a cluster: each call goes to the first node not
+remembered as down (rmq/nodes.py), and a node that refuses, times out, breaks off or
+fails (5xx) is remembered as down and the call goes on to the next one. Every call we
+make is an idempotent GET, PUT or DELETE, so asking a second node is safe. A rejected
+credential or a 4xx is the same on every node and is not tried elsewhere.
+
 Every call, failed ones included, is reported to the listener of the current context
 (`listen_to_broker_calls`), so a caller can tell how long it waited for the broker
 without this package knowing who asks.
@@ -13,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -21,10 +27,12 @@ import urllib3
 from django.conf import settings
 
 from rmq.exceptions import BrokerResponseError, BrokerUnavailable
+from rmq.nodes import PROCESS_NODE_MEMORY, NodeMemory, node_label
 
 logger = logging.getLogger(__name__)
 
 JSONValue = Any
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +73,29 @@ def _reported_call(method: str, resource: str) -> Iterator[None]:
             listener(BrokerCall(method, resource, started, time.monotonic() - started))
 
 
+class NodeUnavailable(BrokerUnavailable):
+    """One node refused, timed out, broke off or failed (5xx): another may answer."""
+
+    def __init__(self, message: str, *, is_refused: bool = False) -> None:
+        super().__init__(message)
+        self.is_refused = is_refused
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAnswer:
+    """A parsed answer and the node (host:port) that gave it."""
+
+    body: JSONValue
+    node: str
+
+
 class ManagementClient:
-    """A client of the management API; credentials stay inside the session."""
+    """A client of the management API of one node or a cluster's nodes; credentials stay
+    inside the session."""
 
     def __init__(
         self,
-        base_url: str,
+        base_urls: str | Sequence[str],
         *,
         user: str,
         password: str,
@@ -79,8 +104,21 @@ class ManagementClient:
         get_retries: int = 0,
         max_response_bytes: int = 64 * 1024 * 1024,
         snapshot_read_timeout: float | None = None,
+        node_down_seconds: float = 10.0,
+        node_memory: NodeMemory | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        urls = (base_urls,) if isinstance(base_urls, str) else tuple(base_urls)
+        if not urls:
+            raise ValueError("a management client needs at least one node URL")
+        self.base_urls = tuple(url.rstrip("/") for url in urls)
+        self.base_url = self.base_urls[0]
+        # host:port of each node, in configured order: what logs, answers and metrics name.
+        self.node_labels = tuple(node_label(url) for url in self.base_urls)
+        self._url_of = dict(zip(self.node_labels, self.base_urls, strict=True))
+        self.node_down_seconds = node_down_seconds
+        self.node_memory = node_memory or PROCESS_NODE_MEMORY
+        # The node that answered this client's latest successful call (any thread).
+        self.answered_by: str | None = None
         self.max_response_bytes = max_response_bytes
         self.user = user
         self.timeout = (connect_timeout, read_timeout)
@@ -98,7 +136,7 @@ class ManagementClient:
     def from_settings(cls) -> "ManagementClient":
         """The process's client for the RABBITMQ_* settings; its session pools connections."""
         return _client_for(
-            settings.RABBITMQ_MANAGEMENT_URL,
+            tuple(settings.RABBITMQ_MANAGEMENT_URLS),
             settings.RABBITMQ_USER,
             settings.RABBITMQ_PASSWORD,
             settings.RABBITMQ_CONNECT_TIMEOUT,
@@ -106,11 +144,18 @@ class ManagementClient:
             settings.RABBITMQ_GET_RETRIES,
             settings.RABBITMQ_MAX_RESPONSE_BYTES,
             settings.RABBITMQ_SNAPSHOT_READ_TIMEOUT,
+            settings.RABBITMQ_NODE_DOWN_SECONDS,
         )
 
-    def build_url(self, segments: Sequence[str]) -> str:
-        """Join path segments under /api/, each one URL-encoded (the default vhost is '/')."""
-        return self.base_url + "/api/" + "/".join(quote(segment, safe="") for segment in segments)
+    def build_url(self, segments: Sequence[str], *, base_url: str | None = None) -> str:
+        """Join path segments under /api/, each one URL-encoded (the default vhost is '/');
+        on the first node unless `base_url` names another."""
+        base = self.base_url if base_url is None else base_url
+        return base + "/api/" + "/".join(quote(segment, safe="") for segment in segments)
+
+    def nodes_remembered_down(self) -> tuple[str, ...]:
+        """The configured nodes (host:port) this process currently remembers as down."""
+        return tuple(label for label in self.node_labels if self.node_memory.is_down(label))
 
     def get_json(
         self,
@@ -122,36 +167,82 @@ class ManagementClient:
         """GET a management resource and return its parsed JSON body.
 
         `timeout` (connect, read) replaces the client's own for this call; the whole
-        answer must arrive within their sum.
+        answer from one node must arrive within their sum.
         """
+        return self.fetch_json(segments, params=params, timeout=timeout).body
+
+    def fetch_json(
+        self,
+        segments: Sequence[str],
+        *,
+        params: Mapping[str, str] | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> NodeAnswer:
+        """GET a management resource: its parsed JSON body and the node that answered."""
         call_timeout = timeout or self.timeout
         attempts = 1 + self.get_retries
         for attempt in range(attempts):
-            deadline = time.monotonic() + call_timeout[0] + call_timeout[1]
             try:
-                with _reported_call("GET", segments[0]):
-                    response = self._send(
-                        "GET", segments, params=params, stream=True, timeout=call_timeout
-                    )
-                    body = self._read_body(response, deadline=deadline, resource=segments[0])
-            except BrokerUnavailable as exc:
-                # Retry only a refused/reset connection: a timeout already spent the budget.
-                cause = exc.__cause__
-                is_refused = isinstance(cause, requests.ConnectionError) and not isinstance(
-                    cause, requests.Timeout
+                body, node = self._ask_nodes(
+                    "GET",
+                    segments,
+                    lambda base_url: self._get_body(base_url, segments, params, call_timeout),
                 )
-                if attempt + 1 < attempts and is_refused:
+            except NodeUnavailable as exc:
+                # Retry only when every node refused: a timeout already spent the budget.
+                if attempt + 1 < attempts and exc.is_refused:
                     continue
                 raise
             try:
-                return json.loads(body)
+                return NodeAnswer(body=json.loads(body), node=node)
             except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
                 raise BrokerResponseError(
                     f"management API returned a body that is not JSON for {segments[0]}"
                 ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _read_body(self, response: requests.Response, *, deadline: float, resource: str) -> bytes:
+    def _get_body(
+        self,
+        base_url: str,
+        segments: Sequence[str],
+        params: Mapping[str, str] | None,
+        timeout: tuple[float, float],
+    ) -> bytes:
+        deadline = time.monotonic() + timeout[0] + timeout[1]
+        response = self._send(
+            "GET", segments, base_url=base_url, params=params, stream=True, timeout=timeout
+        )
+        return self._read_body(
+            response, deadline=deadline, resource=segments[0], node=node_label(base_url)
+        )
+
+    def _ask_nodes(
+        self, method: str, segments: Sequence[str], call: Callable[[str], T]
+    ) -> tuple[T, str]:
+        """`call(base_url)` on each node to ask in turn until one answers; a node that
+        fails is remembered as down. Raise the last node's failure when none answers."""
+        resource = segments[0] if segments else ""
+        failure: NodeUnavailable | None = None
+        is_refused = True
+        for label in self.node_memory.order(self.node_labels):
+            try:
+                with _reported_call(method, resource):
+                    result = call(self._url_of[label])
+            except NodeUnavailable as exc:
+                self.node_memory.mark_down(label, seconds=self.node_down_seconds)
+                failure, is_refused = exc, is_refused and exc.is_refused
+                continue
+            self.node_memory.mark_up(label)
+            self.answered_by = label
+            return result, label
+        if failure is None:  # pragma: no cover - order() never returns no node
+            raise BrokerUnavailable("no RabbitMQ management node to ask")
+        failure.is_refused = is_refused
+        raise failure
+
+    def _read_body(
+        self, response: requests.Response, *, deadline: float, resource: str, node: str
+    ) -> bytes:
         """Read a streamed body within the call's total time budget and size cap.
 
         The read timeout bounds each socket read, not the whole answer: a server that
@@ -168,13 +259,16 @@ class ManagementClient:
                         f"{self.max_response_bytes} bytes"
                     )
                 if time.monotonic() > deadline:
-                    raise BrokerUnavailable(
-                        f"RabbitMQ management API did not finish answering {resource} in time"
+                    raise NodeUnavailable(
+                        f"RabbitMQ management API did not finish answering {resource} in time",
+                        is_refused=False,
                     )
                 chunks.append(chunk)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            logger.warning("broker management API answer broke off: GET %s", resource)
-            raise BrokerUnavailable("RabbitMQ management API answer broke off") from exc
+            logger.warning("broker management API answer broke off: GET %s on %s", resource, node)
+            raise NodeUnavailable(
+                "RabbitMQ management API answer broke off", is_refused=False
+            ) from exc
         finally:
             response.close()
         return b"".join(chunks)
@@ -186,20 +280,31 @@ class ManagementClient:
         body: Mapping[str, JSONValue],
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        """PUT (create or update) a management resource; never retried."""
-        with _reported_call("PUT", segments[0] if segments else ""):
-            self._send("PUT", segments, body=body, headers=headers)
+        """PUT (create or update) a management resource; never retried on the same node."""
+        self._ask_nodes(
+            "PUT",
+            segments,
+            lambda base_url: self._send(
+                "PUT", segments, base_url=base_url, body=body, headers=headers
+            ),
+        )
 
     def delete(self, segments: Sequence[str]) -> None:
         """DELETE a management resource; a missing one counts as deleted."""
-        with _reported_call("DELETE", segments[0] if segments else ""):
-            self._send("DELETE", segments, allow_not_found=True)
+        self._ask_nodes(
+            "DELETE",
+            segments,
+            lambda base_url: self._send(
+                "DELETE", segments, base_url=base_url, allow_not_found=True
+            ),
+        )
 
     def _send(
         self,
         method: str,
         segments: Sequence[str],
         *,
+        base_url: str,
         params: Mapping[str, str] | None = None,
         body: Mapping[str, JSONValue] | None = None,
         allow_not_found: bool = False,
@@ -208,10 +313,11 @@ class ManagementClient:
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         resource = segments[0] if segments else ""
+        node = node_label(base_url)
         try:
             response = self.session.request(
                 method,
-                self.build_url(segments),
+                self.build_url(segments, base_url=base_url),
                 params=params,
                 json=body,
                 headers=headers,
@@ -219,29 +325,39 @@ class ManagementClient:
                 stream=stream,
             )
         except requests.Timeout as exc:
-            logger.warning("broker management API timed out: %s %s", method, resource)
-            raise BrokerUnavailable("RabbitMQ management API did not answer in time") from exc
+            logger.warning("broker management API timed out: %s %s on %s", method, resource, node)
+            raise NodeUnavailable(
+                "RabbitMQ management API did not answer in time", is_refused=False
+            ) from exc
         except requests.RequestException as exc:
-            logger.warning("broker management API unreachable: %s %s", method, resource)
-            raise BrokerUnavailable("RabbitMQ management API is unreachable") from exc
+            logger.warning("broker management API unreachable: %s %s on %s", method, resource, node)
+            raise NodeUnavailable(
+                "RabbitMQ management API is unreachable", is_refused=True
+            ) from exc
         status = response.status_code
         if status == 404 and allow_not_found:
             return response
         if status in (401, 403):
-            logger.warning("broker management API refused our credentials (%s)", status)
+            logger.warning("broker management API refused our credentials (%s) on %s", status, node)
             raise BrokerUnavailable("RabbitMQ management API rejected the configured credentials")
         if status >= 500:
-            logger.warning("broker management API failed: %s %s -> %s", method, resource, status)
-            raise BrokerUnavailable(f"RabbitMQ management API failed with HTTP {status}")
+            logger.warning(
+                "broker management API failed: %s %s -> %s on %s", method, resource, status, node
+            )
+            raise NodeUnavailable(
+                f"RabbitMQ management API failed with HTTP {status}", is_refused=False
+            )
         if status >= 400:
-            logger.warning("broker management API error: %s %s -> %s", method, resource, status)
+            logger.warning(
+                "broker management API error: %s %s -> %s on %s", method, resource, status, node
+            )
             raise BrokerResponseError(f"RabbitMQ management API answered HTTP {status}")
         return response
 
 
 @functools.lru_cache(maxsize=4)
 def _client_for(
-    base_url: str,
+    base_urls: tuple[str, ...],
     user: str,
     password: str,
     connect_timeout: float,
@@ -249,9 +365,10 @@ def _client_for(
     get_retries: int,
     max_response_bytes: int,
     snapshot_read_timeout: float,
+    node_down_seconds: float,
 ) -> ManagementClient:
     return ManagementClient(
-        base_url,
+        base_urls,
         user=user,
         password=password,
         connect_timeout=connect_timeout,
@@ -259,4 +376,5 @@ def _client_for(
         get_retries=get_retries,
         max_response_bytes=max_response_bytes,
         snapshot_read_timeout=snapshot_read_timeout,
+        node_down_seconds=node_down_seconds,
     )

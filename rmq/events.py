@@ -4,11 +4,17 @@ The broker publishes `connection.created` and `connection.closed` to the topic e
 `amq.rabbitmq.event`, with the event's properties as message headers written in Erlang
 term syntax ('{127,0,0,1}', "{'Web STOMP',\\"1.2\\"}"). A closed event carries only the
 connection's name, node and time, so consumers match it to the created one by name.
+
+On a cluster the plugin (enabled on every node) publishes each node's events to the
+exchange, which is cluster-wide: a queue bound on any one node receives the events of
+connections on every node. The stream therefore connects to one node, the first of the
+configured list that answers, and a caller that loses it opens a new stream, which lands
+on another node while the lost one refuses (and is tried last while remembered down).
 """
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +23,7 @@ import pika
 import pika.exceptions
 
 from rmq.exceptions import BrokerUnavailable
+from rmq.nodes import PROCESS_NODE_MEMORY, NodeMemory, node_label
 
 logger = logging.getLogger(__name__)
 
@@ -92,31 +99,67 @@ def parse_erlang_protocol(value: str) -> str:
 
 
 class ConnectionEventStream:
-    """A private queue bound to the event exchange; binding first means nothing that
-    happens while the caller reconciles is lost."""
+    """A private queue bound to the event exchange on one node of `amqp_urls`; binding
+    first means nothing that happens while the caller reconciles is lost."""
 
-    def __init__(self, amqp_url: str, *, connect_timeout: float) -> None:
-        self.parameters = pika.URLParameters(amqp_url)
-        self.parameters.socket_timeout = connect_timeout
-        self.parameters.blocked_connection_timeout = connect_timeout
-        self.parameters.heartbeat = 30
+    def __init__(
+        self,
+        amqp_urls: str | Sequence[str],
+        *,
+        connect_timeout: float,
+        node_down_seconds: float = 10.0,
+        node_memory: NodeMemory | None = None,
+    ) -> None:
+        urls = (amqp_urls,) if isinstance(amqp_urls, str) else tuple(amqp_urls)
+        if not urls:
+            raise ValueError("an event stream needs at least one AMQP URL")
+        self.nodes = tuple(node_label(url) for url in urls)
+        self._parameters_of = {
+            label: _parameters(url, connect_timeout=connect_timeout)
+            for label, url in zip(self.nodes, urls, strict=True)
+        }
+        self.node_down_seconds = node_down_seconds
+        self.node_memory = node_memory or PROCESS_NODE_MEMORY
+        # The node (host:port) the open stream consumes on; None while closed.
+        self.connected_node: str | None = None
         self._connection: pika.BlockingConnection | None = None
         self._channel: Any = None
         self._pending: list[ConnectionEvent] = []
 
+    @property
+    def parameters(self) -> pika.URLParameters:
+        """The first node's connection parameters."""
+        return self._parameters_of[self.nodes[0]]
+
     def open(self) -> None:
-        """Connect, declare an exclusive queue and bind it to the connection events."""
-        try:
-            self._connection = pika.BlockingConnection(self.parameters)
-            self._channel = self._connection.channel()
-            queue = self._channel.queue_declare("", exclusive=True, auto_delete=True)
-            name = queue.method.queue
-            for key in ROUTING_KEYS:
-                self._channel.queue_bind(name, EVENT_EXCHANGE, routing_key=key)
-            self._channel.basic_consume(name, self._on_message, auto_ack=True)
-        except (pika.exceptions.AMQPError, OSError) as exc:
-            self.close()
-            raise BrokerUnavailable(f"cannot consume the broker's event exchange: {exc!r}") from exc
+        """Connect to the first node that answers (nodes remembered down last), declare an
+        exclusive queue and bind it to the connection events."""
+        # Stable sort: configured order, those that failed lately at the end.
+        order = sorted(self.nodes, key=self.node_memory.is_down)
+        for position, label in enumerate(order, start=1):
+            try:
+                self._open_on(label)
+            except (pika.exceptions.AMQPError, OSError) as exc:
+                self.close()
+                self.node_memory.mark_down(label, seconds=self.node_down_seconds)
+                logger.warning("event stream cannot use node %s: %r", label, exc)
+                if position == len(order):
+                    raise BrokerUnavailable(
+                        f"cannot consume the broker's event exchange: {exc!r}"
+                    ) from exc
+                continue
+            self.node_memory.mark_up(label)
+            self.connected_node = label
+            return
+
+    def _open_on(self, label: str) -> None:
+        self._connection = pika.BlockingConnection(self._parameters_of[label])
+        self._channel = self._connection.channel()
+        queue = self._channel.queue_declare("", exclusive=True, auto_delete=True)
+        name = queue.method.queue
+        for key in ROUTING_KEYS:
+            self._channel.queue_bind(name, EVENT_EXCHANGE, routing_key=key)
+        self._channel.basic_consume(name, self._on_message, auto_ack=True)
 
     def drain(self, *, seconds: float) -> list[ConnectionEvent]:
         """Wait up to `seconds` for events and return those that arrived, in order."""
@@ -125,6 +168,9 @@ class ConnectionEventStream:
         try:
             self._connection.process_data_events(time_limit=seconds)
         except (pika.exceptions.AMQPError, OSError) as exc:
+            if self.connected_node is not None:
+                # The next stream tries the other nodes first.
+                self.node_memory.mark_down(self.connected_node, seconds=self.node_down_seconds)
             self.close()
             raise BrokerUnavailable(f"the broker's event stream broke off: {exc!r}") from exc
         events, self._pending = self._pending, []
@@ -133,6 +179,7 @@ class ConnectionEventStream:
     def close(self) -> None:
         """Close the connection (its exclusive queue goes with it)."""
         connection, self._connection = self._connection, None
+        self.connected_node = None
         if connection is not None and connection.is_open:
             try:
                 connection.close()
@@ -143,6 +190,14 @@ class ConnectionEventStream:
         event = parse_event(method.routing_key, properties.headers or {})
         if event is not None:
             self._pending.append(event)
+
+
+def _parameters(url: str, *, connect_timeout: float) -> pika.URLParameters:
+    parameters = pika.URLParameters(url)
+    parameters.socket_timeout = connect_timeout
+    parameters.blocked_connection_timeout = connect_timeout
+    parameters.heartbeat = 30
+    return parameters
 
 
 def _text(value: Any) -> str:

@@ -10,6 +10,23 @@ and consumer counts from `/api/consumers`, not from the statistics database: on 
 changes by 5-9 s. With `disable_stats`, `/api/queues` has no `consumers` field at all
 (asking for the column silently returns nothing), and no `messages` without
 `enable_queue_totals`.
+
+On a cluster any node's management API lists every node's connections, queues and
+consumers. A connection lives on the node its client connected to (`node`), and goes
+with it. A classic queue lives on one node: with that node down, RabbitMQ 3.10.8 still
+lists it (its definition is cluster-wide) but without any depth. Seen on a private
+3-node cluster (scripts/test_broker_cluster.sh) with node 2 stopped (`stop_app`), in
+`/api/queues?disable_stats=true&enable_queue_totals=true&columns=name,vhost,messages,state,node`:
+
+    {"messages": 0, "name": "probe_c1", "node": "agentstats-c1@localhost",
+     "state": "running", "vhost": "/"}
+    {"name": "probe_c2", "node": "agentstats-c2@localhost", "state": "down", "vhost": "/"}
+
+(no `messages` key at all; without `columns` the same entry has `arguments`, `durable`,
+`type: classic` and no depth fields), `GET /api/queues/%2F/probe_c2` answers 404, and
+`/api/consumers` lists none of its consumers. When the node is back the queue is
+`running` again (non-persistent messages are lost). So a queue with `state: "down"` is
+parsed with `messages` None: it exists, its depth is unknown.
 """
 
 import contextvars
@@ -27,13 +44,14 @@ CONNECTION_COLUMNS = "name,user,vhost,peer_host,connected_at,state,recv_oct,send
 QUEUE_PARAMS = {
     "disable_stats": "true",
     "enable_queue_totals": "true",
-    "columns": "name,vhost,messages",
+    "columns": "name,vhost,messages,state,node",
 }
 CONSUMER_COLUMNS = "queue.name,queue.vhost"
 
 
 def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
-    """Read every connection, queue and consumer with three concurrent bulk calls."""
+    """Read every connection, queue and consumer with three concurrent bulk calls; the
+    snapshot names the node that answered the connections listing."""
     calls = {
         "connections": {"columns": CONNECTION_COLUMNS},
         "queues": QUEUE_PARAMS,
@@ -44,20 +62,22 @@ def fetch_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
             # Each call in a copy of the caller's context, so its call listener hears it.
             resource: pool.submit(
                 contextvars.copy_context().run,
-                client.get_json,
+                client.fetch_json,
                 [resource],
                 params=params,
                 timeout=client.snapshot_timeout,
             )
             for resource, params in calls.items()
         }
-        bodies = {resource: future.result() for resource, future in pending.items()}
+        answers = {resource: future.result() for resource, future in pending.items()}
+    bodies = {resource: answer.body for resource, answer in answers.items()}
     # Stamped when the answers are in: a slow broker must not age the snapshot before it
     # is stored, or a fetch longer than the TTL would store one already expired.
     return BrokerSnapshot(
         connections=parse_connections(bodies["connections"]),
         queues=parse_queues(bodies["queues"], consumers=bodies["consumers"]),
         taken_at=datetime.now(tz=UTC),
+        answered_by=answers["connections"].node,
     )
 
 
@@ -79,6 +99,8 @@ def parse_queues(body: Any, *, consumers: Any) -> tuple[BrokerQueue, ...]:
                 name=name,
                 messages=_optional_int(item, "messages"),
                 consumers=counts.get((vhost, name), 0),
+                state=_optional_str(item, "state"),
+                node=_optional_str(item, "node"),
             )
         )
     return tuple(queues)

@@ -25,12 +25,27 @@ class BrokerConnection:
 
 @dataclass(frozen=True, slots=True)
 class BrokerQueue:
-    """One queue with its depth and consumer count."""
+    """One queue with its depth and consumer count, its state and the node it lives on.
+
+    `state` is RabbitMQ's ("running", "idle", ..., "down" when the queue's node is down;
+    None when not listed) and `node` the Erlang node name ("rabbit@host").
+    """
 
     vhost: str
     name: str
     messages: int | None
     consumers: int
+    state: str | None = None
+    node: str | None = None
+
+    @property
+    def is_down(self) -> bool:
+        """Whether the queue's node is down: it exists, but nothing is known of its depth."""
+        return self.state == QUEUE_STATE_DOWN
+
+
+# The state /api/queues lists for a classic queue whose node is down (RabbitMQ 3.10).
+QUEUE_STATE_DOWN = "down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +55,5 @@ class BrokerSnapshot:
     connections: tuple[BrokerConnection, ...]
     queues: tuple[BrokerQueue, ...]
     taken_at: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
+    # The management node (host:port) that answered, None when not known.
+    answered_by: str | None = None

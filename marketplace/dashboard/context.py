@@ -43,14 +43,19 @@ class QueueCell:
 
     name: str
     label: str
-    messages: int
+    messages: int | None  # None: the queue's broker node is down, its depth unknown
     consumers: int
     exists_on_broker: bool
 
     @property
     def is_stalled(self) -> bool:
         """Messages pile up and nobody consumes them."""
-        return self.exists_on_broker and self.messages > 0 and self.consumers == 0
+        return (
+            self.exists_on_broker
+            and self.messages is not None
+            and self.messages > 0
+            and self.consumers == 0
+        )
 
 
 @dataclass(frozen=True, slots=True)

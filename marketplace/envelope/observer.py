@@ -67,7 +67,9 @@ class ConnectionObserver:
         self.holder = holder or new_lease_holder()
         self.stream_factory = stream_factory or (
             lambda: ConnectionEventStream(
-                settings.RABBITMQ_AMQP_URL, connect_timeout=settings.RABBITMQ_CONNECT_TIMEOUT
+                settings.RABBITMQ_AMQP_URLS,
+                connect_timeout=settings.RABBITMQ_CONNECT_TIMEOUT,
+                node_down_seconds=settings.RABBITMQ_NODE_DOWN_SECONDS,
             )
         )
 

@@ -109,7 +109,7 @@ def describe_error(exc: BaseException) -> str:
 def _configured_secrets() -> list[str]:
     candidates = [
         settings.RABBITMQ_PASSWORD,
-        urlsplit(settings.RABBITMQ_AMQP_URL).password or "",
+        *(urlsplit(url).password or "" for url in settings.RABBITMQ_AMQP_URLS),
         str(settings.DATABASES["default"].get("PASSWORD") or ""),
         settings.SECRET_KEY,
         settings.METRICS_TOKEN,

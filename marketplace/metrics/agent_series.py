@@ -80,5 +80,7 @@ def _timestamp_gauge(name: str, documentation: str, moment: datetime | None) -> 
 
 def _count_unconsumed_messages(agent: AgentStatus) -> int:
     return sum(
-        queue.messages for queue in agent.queues if queue.exists_on_broker and not queue.consumers
+        queue.messages or 0
+        for queue in agent.queues
+        if queue.exists_on_broker and not queue.consumers
     )

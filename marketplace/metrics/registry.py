@@ -3,8 +3,8 @@
 Every scrape builds a fresh registry from one database read and one broker snapshot, so
 nothing about the fleet outlives the scrape. Only the snapshot's latency histogram and
 error counter accumulate across scrapes; they live here, outside the global registry.
-Labels are bounded by the number of states, offerings and registered agents, never by
-connections, queues or vhosts.
+Labels are bounded by the number of states, offerings, registered agents and configured
+broker nodes, never by connections, queues or vhosts.
 
 A scrape asks the broker itself instead of reusing the stats endpoint's shared snapshot:
 the latency and `agentstats_broker_up` then describe the broker at scrape time, and a
@@ -60,6 +60,11 @@ class FleetScrape:
     report: ConnectionReport | None
     owners: dict[UUID, OfferingOwner]
     observer: ObserverReading
+    # The configured management nodes (host:port), those remembered down after the
+    # snapshot, and the one that answered it (None when the broker failed).
+    broker_nodes: tuple[str, ...] = ()
+    broker_nodes_down: tuple[str, ...] = ()
+    answered_by: str | None = None
 
 
 def scrape_fleet(*, broker: ManagementClient) -> FleetScrape:
@@ -71,10 +76,18 @@ def scrape_fleet(*, broker: ManagementClient) -> FleetScrape:
         snapshot = _fetch_timed_snapshot(broker)
     except BrokerError:
         BROKER_SNAPSHOT_ERRORS.inc()
-        report = None
+        report, answered_by = None, None
     else:
-        report = build_connection_report(rows, snapshot)
-    return FleetScrape(rows=rows, report=report, owners=owners, observer=observer)
+        report, answered_by = build_connection_report(rows, snapshot), snapshot.answered_by
+    return FleetScrape(
+        rows=rows,
+        report=report,
+        owners=owners,
+        observer=observer,
+        broker_nodes=broker.node_labels,
+        broker_nodes_down=broker.nodes_remembered_down(),
+        answered_by=answered_by,
+    )
 
 
 def build_metrics_registry(
@@ -97,14 +110,15 @@ class FleetCollector:
         self.scrape = scrape
 
     def collect(self) -> Iterator[Metric]:
-        """Yield broker_up, services by state, the observer's beat and lease and, with a
-        snapshot, agents and queues in total, per offering and per agent."""
+        """Yield broker_up, the broker nodes, services by state, the observer's beat and
+        lease and, with a snapshot, agents and queues in total, per offering and per agent."""
         report = self.scrape.report
         yield GaugeMetricFamily(
             "agentstats_broker_up",
             "1 when this scrape's broker snapshot succeeded, 0 when it failed.",
             value=0 if report is None else 1,
         )
+        yield from _broker_nodes(self.scrape)
         yield _services_by_state(self.scrape.rows)
         yield from build_observer_families(self.scrape.observer)
         if report is not None:
@@ -141,6 +155,26 @@ def _fetch_timed_snapshot(broker: ManagementClient) -> BrokerSnapshot:
         return fetch_broker_snapshot(broker)
 
 
+def _broker_nodes(scrape: FleetScrape) -> Iterator[GaugeMetricFamily]:
+    answering = GaugeMetricFamily(
+        "agentstats_broker_answering_node",
+        "1 for the configured management node that answered this scrape's snapshot, 0 for "
+        "the others (all 0 when the snapshot failed).",
+        labels=["node"],
+    )
+    node_up = GaugeMetricFamily(
+        "agentstats_broker_node_up",
+        "0 while this process remembers the configured management node as down (it "
+        "refused, timed out or failed within RABBITMQ_NODE_DOWN_SECONDS), else 1.",
+        labels=["node"],
+    )
+    for node in scrape.broker_nodes:
+        answering.add_metric([node], 1 if node == scrape.answered_by else 0)
+        node_up.add_metric([node], 0 if node in scrape.broker_nodes_down else 1)
+    yield answering
+    yield node_up
+
+
 def _services_by_state(rows: Iterable[AgentRow]) -> GaugeMetricFamily:
     tally = collections.Counter(service.state for row in rows for service in row.services)
     family = GaugeMetricFamily(
@@ -168,7 +202,8 @@ def _agents_and_queues(report: ConnectionReport) -> Iterator[GaugeMetricFamily]:
         names[agent.row.offering_uuid] = agent.row.offering_name
         per_offering = queues.setdefault(agent.row.offering_uuid, {})
         for queue in agent.queues:
-            per_offering[(queue.vhost, queue.name)] = (queue.messages, queue.consumers)
+            # A queue on a down node has no known depth: it adds nothing.
+            per_offering[(queue.vhost, queue.name)] = (queue.messages or 0, queue.consumers)
     labels = ["offering_uuid", "offering"]
     messages = GaugeMetricFamily(
         "agentstats_queued_messages",

@@ -52,7 +52,8 @@ def list_source_ips(agent: AgentStatus) -> tuple[str, ...]:
 
 def _table_row(agent: AgentStatus) -> tuple[str, ...]:
     since = find_connected_since(agent)
-    unique_queues = {(queue.vhost, queue.name): queue.messages for queue in agent.queues}
+    # A queue on a down node has no known depth: it adds nothing.
+    unique_queues = {(queue.vhost, queue.name): queue.messages or 0 for queue in agent.queues}
     return (
         agent.row.name,
         agent.row.offering_name,

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from marketplace.names import DeliveryBlockedReason, ObservableObjectType, QueueKind
 from rmq.naming import is_subscription_queue_name, parse_queue_name, parse_queue_object_type
-from rmq.types import BrokerConnection, BrokerQueue, BrokerSnapshot
+from rmq.types import QUEUE_STATE_DOWN, BrokerConnection, BrokerQueue, BrokerSnapshot
 
 # Connection states in which the client can no longer receive deliveries.
 CLOSED_CONNECTION_STATES = frozenset({"closing", "closed"})
@@ -96,13 +96,22 @@ class SubscriptionStatus:
 
 @dataclass(frozen=True, slots=True)
 class QueueStatus:
+    """A queue as reported. `messages` is None when its node is down (it exists, its
+    depth is unknown); `state` and `node` are the broker's, None when it lacks the queue."""
+
     name: str
     vhost: str
-    messages: int
+    messages: int | None
     consumers: int
     object_type: str | None
     kind: QueueKind
     exists_on_broker: bool
+    state: str | None = None
+    node: str | None = None
+
+    @property
+    def is_on_down_node(self) -> bool:
+        return self.state == QUEUE_STATE_DOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +144,9 @@ class ConnectionSummary:
     total_queues: int
     queues_missing_on_broker: int
     queues_without_consumers: int
+    queues_on_down_nodes: int = 0
     snapshot_taken_at: datetime | None = None
+    broker_node: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +164,17 @@ def build_connection_report(
     agents = tuple(_build_agent_status(row, connections, queues) for row in rows)
     if connected is not None:
         agents = tuple(agent for agent in agents if agent.is_connected is connected)
-    summary = dataclasses.replace(summarize_agents(agents), snapshot_taken_at=snapshot.taken_at)
+    summary = dataclasses.replace(
+        summarize_agents(agents),
+        snapshot_taken_at=snapshot.taken_at,
+        broker_node=snapshot.answered_by,
+    )
     return ConnectionReport(agents=agents, summary=summary)
 
 
 def summarize_agents(agents: Sequence[AgentStatus]) -> ConnectionSummary:
-    """Count agents, subscriptions and queues; each broker queue counts once."""
+    """Count agents, subscriptions and queues; each broker queue counts once. A queue on a
+    down node adds no messages (unknown) and counts as on a down node, not as unconsumed."""
     unique_queues = {(queue.vhost, queue.name): queue for agent in agents for queue in agent.queues}
     subscriptions = [sub for agent in agents for sub in agent.event_subscriptions]
     connected_agents = sum(1 for agent in agents if agent.is_connected)
@@ -166,7 +182,7 @@ def summarize_agents(agents: Sequence[AgentStatus]) -> ConnectionSummary:
         total_agents=len(agents),
         connected_agents=connected_agents,
         disconnected_agents=len(agents) - connected_agents,
-        total_queued_messages=sum(queue.messages for queue in unique_queues.values()),
+        total_queued_messages=sum(queue.messages or 0 for queue in unique_queues.values()),
         total_subscriptions=len(subscriptions),
         connected_subscriptions=sum(1 for sub in subscriptions if sub.rmq_connection.connected),
         total_queues=len(unique_queues),
@@ -174,8 +190,11 @@ def summarize_agents(agents: Sequence[AgentStatus]) -> ConnectionSummary:
             1 for queue in unique_queues.values() if not queue.exists_on_broker
         ),
         queues_without_consumers=sum(
-            1 for queue in unique_queues.values() if queue.exists_on_broker and not queue.consumers
+            1
+            for queue in unique_queues.values()
+            if queue.exists_on_broker and not queue.is_on_down_node and not queue.consumers
         ),
+        queues_on_down_nodes=sum(1 for queue in unique_queues.values() if queue.is_on_down_node),
     )
 
 
@@ -274,6 +293,10 @@ def judge_consumer_delivery(
         return DeliveryBlockedReason.OWNER_DEACTIVATED
     if not queue.exists_on_broker:
         return DeliveryBlockedReason.QUEUE_NOT_PROVISIONED
+    if queue.is_on_down_node:
+        # A classic queue lives on one node: while that node is down nothing is delivered
+        # into it, whichever node the agent is connected to.
+        return DeliveryBlockedReason.QUEUE_NODE_DOWN
     if not consumer.has_owner_token:
         # The broker password is the owner's API token: without one the agent cannot log in.
         return DeliveryBlockedReason.BROKER_CREDENTIAL_MISSING
@@ -333,15 +356,24 @@ def _build_queue_status(
     object_type: str | None,
     kind: QueueKind,
 ) -> QueueStatus:
-    """A queue as the report lists it: 0 messages and 0 consumers when the broker lacks it."""
+    """A queue as the report lists it: 0 messages and 0 consumers when the broker lacks it,
+    unknown (None) messages when its node is down."""
+    if broker_queue is None:
+        messages: int | None = 0
+    elif broker_queue.is_down:
+        messages = None
+    else:
+        messages = broker_queue.messages or 0
     return QueueStatus(
         name=name,
         vhost=vhost,
-        messages=(broker_queue.messages or 0) if broker_queue else 0,
+        messages=messages,
         consumers=broker_queue.consumers if broker_queue else 0,
         object_type=object_type,
         kind=kind,
         exists_on_broker=broker_queue is not None,
+        state=broker_queue.state if broker_queue else None,
+        node=broker_queue.node if broker_queue else None,
     )
 
 

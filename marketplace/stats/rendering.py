@@ -137,6 +137,8 @@ def _queue_data(queue: QueueStatus) -> JSONObject:
         "object_type": queue.object_type,
         "kind": queue.kind,
         "exists_on_broker": queue.exists_on_broker,
+        "state": queue.state,
+        "node": queue.node,
     }
 
 

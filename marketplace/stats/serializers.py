@@ -106,7 +106,11 @@ class SubscriptionStatusOutputSerializer(serializers.Serializer):
 class QueueStatusOutputSerializer(serializers.Serializer):
     name = serializers.CharField(help_text="Queue name.")
     vhost = serializers.CharField(help_text="Queue vhost (the owner's uuid hex).")
-    messages = serializers.IntegerField(help_text="Messages waiting; 0 if missing on the broker.")
+    messages = serializers.IntegerField(
+        allow_null=True,
+        help_text="Messages waiting; 0 if missing on the broker; null (unknown) while the "
+        "queue's node is down.",
+    )
     consumers = serializers.IntegerField(help_text="Consumers reading it; 0 if missing.")
     object_type = serializers.CharField(
         allow_null=True,
@@ -120,7 +124,18 @@ class QueueStatusOutputSerializer(serializers.Serializer):
     )
     exists_on_broker = serializers.BooleanField(
         help_text="False when the database has the queue but the broker does not: its "
-        "messages and consumers are then reported as 0."
+        "messages and consumers are then reported as 0. A queue whose node is down still "
+        "exists (true)."
+    )
+    state = serializers.CharField(
+        allow_null=True,
+        help_text="The broker's queue state (running, idle, ...; down while the node that "
+        "holds it is down); null when the broker lacks the queue.",
+    )
+    node = serializers.CharField(
+        allow_null=True,
+        help_text="Broker node holding the queue (a classic queue lives on one node); null "
+        "when the broker lacks the queue.",
     )
 
 
@@ -197,6 +212,7 @@ class AgentConnectionOutputSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Why no event can reach the event consumer, the first that applies: "
         "owner_deactivated, queue_not_provisioned (missing on the broker), "
+        "queue_node_down (the broker node holding its queue is down), "
         "broker_credential_missing (the owner has no API token, its broker password), "
         "owner_has_no_role (not an owner of the offering's customer now: staff and the "
         "agent's creator hold no broker credential by that alone), no_object_types (none "
@@ -230,11 +246,20 @@ class ConnectionSummaryOutputSerializer(serializers.Serializer):
         help_text="Queues the database has and the broker does not."
     )
     queues_without_consumers = serializers.IntegerField(
-        help_text="Queues on the broker nobody consumes."
+        help_text="Queues on the broker nobody consumes (those on down nodes not counted)."
+    )
+    queues_on_down_nodes = serializers.IntegerField(
+        help_text="Queues whose broker node is down: they exist, their messages are unknown "
+        "(not counted in total_queued_messages)."
     )
     snapshot_taken_at = serializers.DateTimeField(
         allow_null=True,
         help_text="When the broker was asked; snapshots are shared for BROKER_SNAPSHOT_TTL.",
+    )
+    broker_node = serializers.CharField(
+        allow_null=True,
+        help_text="The management node (host:port) that answered the snapshot; null when "
+        "not known.",
     )
 
 

@@ -80,6 +80,7 @@ def test_parse_queues_counts_each_queues_consumers_in_the_captured_responses():
             "012013ecc2e84a3c90e2d616541c82fb_order",
             messages=0,
             consumers=1,
+            state="running",
         ),
         BrokerQueue(
             vhost=CAPTURED_OWNER.hex,
@@ -87,6 +88,7 @@ def test_parse_queues_counts_each_queues_consumers_in_the_captured_responses():
             "012013ecc2e84a3c90e2d616541c82fb_resource",
             messages=5,
             consumers=0,
+            state="running",
         ),
     )
     assert [queue.consumers for queue in queues] == [

@@ -58,6 +58,9 @@ def test_metrics_labels_are_bounded_to_states_offerings_and_agents(
     }
     assert families == {
         "agentstats_broker_up": set(),
+        # Bounded by the configured management nodes.
+        "agentstats_broker_answering_node": {"node"},
+        "agentstats_broker_node_up": {"node"},
         "agentstats_agents": {"status"},
         "agentstats_services": {"state"},
         "agentstats_queued_messages": {"offering_uuid", "offering"},

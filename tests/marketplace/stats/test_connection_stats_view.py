@@ -174,6 +174,8 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
             "object_type": "resource",
             "kind": "legacy",
             "exists_on_broker": True,
+            "state": "running",
+            "node": None,
         },
         {
             "name": f"subscription_{CAPTURED_STOMP_SUBSCRIPTION.hex}{queue_prefix}order",
@@ -183,6 +185,8 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
             "object_type": "order",
             "kind": "legacy",
             "exists_on_broker": True,
+            "state": "running",
+            "node": None,
         },
     ]
 
@@ -210,6 +214,8 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
             "object_type": "order",
             "kind": "legacy",
             "exists_on_broker": False,
+            "state": None,
+            "node": None,
         }
     ]
 
@@ -225,6 +231,8 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
         "total_queues": 3,
         "queues_missing_on_broker": 1,
         "queues_without_consumers": 1,
+        "queues_on_down_nodes": 0,
+        "broker_node": "127.0.0.1:15672",
     }
     assert set(body["summary"]) >= SUMMARY_KEYS
 
@@ -254,7 +262,7 @@ def test_stats_ask_the_broker_only_for_all_connections_queues_and_consumers_trim
         columns["/api/connections"]
     )
     # Depths from the queues themselves, not the (lagging, costlier) statistics database.
-    assert columns["/api/queues"] == {"name", "vhost", "messages"}
+    assert columns["/api/queues"] == {"name", "vhost", "messages", "state", "node"}
     assert query["/api/queues"]["disable_stats"] == ["true"]
     assert query["/api/queues"]["enable_queue_totals"] == ["true"]
     assert columns["/api/consumers"] == {"queue.name", "queue.vhost"}

@@ -86,6 +86,8 @@ def test_consumer_agent_is_reported_under_the_consumers_owner_with_its_registrat
             "object_type": None,
             "kind": "consumer",
             "exists_on_broker": True,
+            "state": None,
+            "node": None,
         }
     ]
 
