@@ -43,6 +43,7 @@ class BrokerCall:
     resource: str
     started_at: float  # time.monotonic()
     seconds: float
+    node: str | None = None  # host:port of the node asked
 
 
 BrokerCallListener = Callable[[BrokerCall], None]
@@ -63,14 +64,14 @@ def listen_to_broker_calls(listener: BrokerCallListener) -> Iterator[None]:
 
 
 @contextmanager
-def _reported_call(method: str, resource: str) -> Iterator[None]:
+def _reported_call(method: str, resource: str, node: str) -> Iterator[None]:
     listener = _call_listener.get()
     started = time.monotonic()
     try:
         yield
     finally:
         if listener is not None:
-            listener(BrokerCall(method, resource, started, time.monotonic() - started))
+            listener(BrokerCall(method, resource, started, time.monotonic() - started, node))
 
 
 class NodeUnavailable(BrokerUnavailable):
@@ -226,7 +227,7 @@ class ManagementClient:
         is_refused = True
         for label in self.node_memory.order(self.node_labels):
             try:
-                with _reported_call(method, resource):
+                with _reported_call(method, resource, label):
                     result = call(self._url_of[label])
             except NodeUnavailable as exc:
                 self.node_memory.mark_down(label, seconds=self.node_down_seconds)

@@ -18,6 +18,7 @@ IS_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 SERVICE_FIXTURES = {
     "real_broker": "broker",
     "dedicated_broker": "broker",
+    "broker_cluster": "broker",
     "real_postgres": "postgres",
     "redis_cache": "redis",
     "browser": "browser",

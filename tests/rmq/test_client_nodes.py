@@ -208,8 +208,11 @@ def test_each_node_asked_is_reported_to_the_call_listener(broker, memory):
     with listen_to_broker_calls(heard.append):
         _client(memory).get_json(["overview"])
 
-    # then the failed attempt and the answer are both reported, without any URL
-    assert [(call.method, call.resource) for call in heard] == [("GET", "overview")] * 2
+    # then the failed attempt and the answer are both reported, by node, without any URL
+    assert [(call.method, call.resource, call.node) for call in heard] == [
+        ("GET", "overview", "rabbit-1.test:15672"),
+        ("GET", "overview", "rabbit-2.test:15672"),
+    ]
 
 
 def test_labels_and_logs_name_host_and_port_never_the_userinfo(broker, memory, caplog):
