@@ -30,6 +30,7 @@ from rmq.nodes import PROCESS_NODE_MEMORY
 from rmq.snapshot import fetch_broker_snapshot
 from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
 from tests.kit.api import STATS_URL
+from tests.kit.metrics import parse_samples, sample
 from tests.kit.paths import ROOT
 from tests.kit.polling import wait_until
 from tests.kit.services import require_service
@@ -407,6 +408,17 @@ def test_with_the_first_node_down_management_and_observer_fail_over(
     assert {call.node for call in asked} == {management_node(2)}
     assert len(asked) == 3
     assert stats_of(support)["summary"]["broker_node"] == management_node(2)
+    # and /metrics says which node answered and which one is remembered down
+    scrape = support.get("/metrics", REMOTE_ADDR="127.0.0.1")
+    assert scrape.status_code == 200
+    samples = parse_samples(scrape.content.decode())
+    assert sample(samples, "agentstats_broker_up") == 1
+    assert [
+        sample(samples, "agentstats_broker_answering_node", node=management_node(n)) for n in NODES
+    ] == [0, 1, 0]
+    assert [
+        sample(samples, "agentstats_broker_node_up", node=management_node(n)) for n in NODES
+    ] == [0, 1, 1]
 
     # and the observer lost node 1, reconnected to another node and reconciled there
     wait_until(
