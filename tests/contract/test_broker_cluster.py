@@ -113,9 +113,9 @@ class ClusterAgent:
 def register_agent(client_for, *, name: str, with_consumer: bool = False) -> ClusterAgent:
     """An agent with a legacy subscription and its queue (and an event consumer), all
     provisioned through the API on the cluster."""
-    owner = UserFactory()
-    offering = OfferingFactory(customer=CustomerFactory(owners=[owner]))
-    identity = AgentIdentityFactory(offering=offering, created_by=owner, name=name)
+    owner: Any = UserFactory()
+    offering: Any = OfferingFactory(customer=CustomerFactory(owners=[owner]))
+    identity: Any = AgentIdentityFactory(offering=offering, created_by=owner, name=name)
     api = client_for(owner)
     subscription = api.post(
         f"{IDENTITIES}/{identity.uuid.hex}/register_event_subscription/",

@@ -49,7 +49,7 @@ def _client(memory: NodeMemory, *, nodes=NODES, get_retries: int = 0) -> Managem
 
 
 def _hosts(broker: responses.RequestsMock) -> list[str]:
-    return [call.request.url.split("/")[2] for call in broker.calls]
+    return [str(call.request.url).split("/")[2] for call in broker.calls]
 
 
 @pytest.mark.parametrize(
