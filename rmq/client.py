@@ -187,7 +187,10 @@ class ManagementClient:
                 body, node = self._ask_nodes(
                     "GET",
                     segments,
-                    lambda base_url: self._get_body(base_url, segments, params, call_timeout),
+                    lambda base_url, node_timeout, deadline: self._get_body(
+                        base_url, segments, params, node_timeout, deadline
+                    ),
+                    timeout=call_timeout,
                 )
             except NodeUnavailable as exc:
                 # Retry only when every node refused: a timeout already spent the budget.
@@ -208,8 +211,8 @@ class ManagementClient:
         segments: Sequence[str],
         params: Mapping[str, str] | None,
         timeout: tuple[float, float],
+        deadline: float,
     ) -> bytes:
-        deadline = time.monotonic() + timeout[0] + timeout[1]
         response = self._send(
             "GET", segments, base_url=base_url, params=params, stream=True, timeout=timeout
         )
@@ -218,17 +221,38 @@ class ManagementClient:
         )
 
     def _ask_nodes(
-        self, method: str, segments: Sequence[str], call: Callable[[str], T]
+        self,
+        method: str,
+        segments: Sequence[str],
+        call: Callable[[str, tuple[float, float], float], T],
+        *,
+        timeout: tuple[float, float],
     ) -> tuple[T, str]:
-        """`call(base_url)` on each node to ask in turn until one answers; a node that
-        fails is remembered as down. Raise the last node's failure when none answers."""
+        """`call(base_url, timeout, deadline)` on each node to ask in turn until one
+        answers; a node that fails is remembered as down. Raise the last node's failure
+        when none answers.
+
+        The whole pass keeps one call's budget (connect + read): a node asked after
+        another timed out gets what is left of it, so a hung node costs one timeout, not
+        one per node. (A node that hangs stalls the others' cluster-wide listings too,
+        until the cluster notices it is gone: asking them the full timeout again would
+        only multiply the wait.)
+        """
         resource = segments[0] if segments else ""
         failure: NodeUnavailable | None = None
         is_refused = True
+        deadline = time.monotonic() + timeout[0] + timeout[1]
         for label in self.node_memory.order(self.node_labels):
+            node_timeout = timeout
+            if failure is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    is_refused = False
+                    break
+                node_timeout = (min(timeout[0], remaining), min(timeout[1], remaining))
             try:
                 with _reported_call(method, resource, label):
-                    result = call(self._url_of[label])
+                    result = call(self._url_of[label], node_timeout, deadline)
             except NodeUnavailable as exc:
                 self.node_memory.mark_down(label, seconds=self.node_down_seconds)
                 failure, is_refused = exc, is_refused and exc.is_refused
@@ -285,9 +309,10 @@ class ManagementClient:
         self._ask_nodes(
             "PUT",
             segments,
-            lambda base_url: self._send(
-                "PUT", segments, base_url=base_url, body=body, headers=headers
+            lambda base_url, node_timeout, _deadline: self._send(
+                "PUT", segments, base_url=base_url, body=body, headers=headers, timeout=node_timeout
             ),
+            timeout=self.timeout,
         )
 
     def delete(self, segments: Sequence[str]) -> None:
@@ -295,9 +320,10 @@ class ManagementClient:
         self._ask_nodes(
             "DELETE",
             segments,
-            lambda base_url: self._send(
-                "DELETE", segments, base_url=base_url, allow_not_found=True
+            lambda base_url, node_timeout, _deadline: self._send(
+                "DELETE", segments, base_url=base_url, allow_not_found=True, timeout=node_timeout
             ),
+            timeout=self.timeout,
         )
 
     def _send(

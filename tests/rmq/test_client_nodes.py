@@ -275,3 +275,61 @@ def test_a_single_url_behaves_as_before_even_when_remembered_down(broker, memory
     # then it is asked again at once: there is no other node to prefer
     assert client.get_json(["overview"]) == {"ok": 1}
     assert client.base_urls == (NODES[0],)
+
+
+class SteppingClock:
+    """time.monotonic for rmq.client, moved on by the mocked broker's answers."""
+
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def _hanging_for(clock: SteppingClock, seconds: float):
+    def answer(request):
+        clock.now += seconds
+        raise requests.ReadTimeout("read timed out")
+
+    return answer
+
+
+def test_a_node_asked_after_a_timeout_gets_what_is_left_of_the_calls_budget(
+    broker, memory, monkeypatch
+):
+    # given node 1 hangs for 2.5 s of the call's 3 s budget (connect 1 + read 2)
+    clock = SteppingClock()
+    monkeypatch.setattr("rmq.client.time", clock)
+    broker.add_callback(responses.GET, f"{NODES[0]}/api/overview", _hanging_for(clock, 2.5))
+    broker.add(responses.GET, f"{NODES[1]}/api/overview", json={"node": 2})
+
+    # when
+    answer = _client(memory).fetch_json(["overview"])
+
+    # then node 2 answered within the half second left, not a fresh 3 s
+    assert answer.node == "rabbit-2.test:15672"
+    assert [call.request.req_kwargs["timeout"] for call in broker.calls] == [
+        (1.0, 2.0),
+        (0.5, 0.5),
+    ]
+
+
+def test_a_hung_node_costs_one_timeout_not_one_per_node(broker, memory, monkeypatch):
+    # given node 1 hangs for the call's whole budget (a hung node stalls the others'
+    # cluster-wide listings too, so asking them the full timeout again only waits longer)
+    clock = SteppingClock()
+    monkeypatch.setattr("rmq.client.time", clock)
+    broker.add_callback(responses.GET, f"{NODES[0]}/api/overview", _hanging_for(clock, 3.0))
+    client = _client(memory, get_retries=2)
+
+    # when
+    with pytest.raises(BrokerUnavailable, match="did not answer in time"):
+        client.get_json(["overview"])
+
+    # then no other node was asked in this call, and none retried, but node 1 is
+    # remembered: the next call starts at node 2
+    assert _hosts(broker) == ["rabbit-1.test:15672"]
+    broker.add(responses.GET, f"{NODES[1]}/api/overview", json={})
+    client.get_json(["overview"])
+    assert _hosts(broker) == ["rabbit-1.test:15672", "rabbit-2.test:15672"]
