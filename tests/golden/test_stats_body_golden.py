@@ -19,6 +19,7 @@ from marketplace.models import (
     EventSubscriptionQueue,
 )
 from marketplace.names import AgentServiceState
+from rmq.nodes import node_label
 from tests.factories import (
     AgentIdentityFactory,
     AgentProcessorFactory,
@@ -30,11 +31,14 @@ from tests.factories import (
     UserFactory,
 )
 from tests.kit.api import STATS_URL
-from tests.kit.broker import mock_broker_snapshot
+from tests.kit.broker import MANAGEMENT, mock_broker_snapshot
 
 GOLDEN = Path(__file__).resolve().parent / "stats_body.json"
 T0 = datetime(2026, 11, 30, 8, 15, 30, 123456, tzinfo=UTC)
 SNAPSHOT_PLACEHOLDER = b'"snapshot_taken_at":"<snapshot>"'
+# The management node that answered is the configured one, whatever the environment says.
+NODE_STAMP = f'"broker_node":"{node_label(MANAGEMENT)}"'.encode()
+NODE_PLACEHOLDER = b'"broker_node":"<management node>"'
 
 
 def _uuid(n):
@@ -163,7 +167,10 @@ def test_stats_body_is_byte_identical_to_the_golden_file(support_user, client_fo
     assert abs(datetime.now(tz=UTC) - taken_at) < timedelta(minutes=5)
     stamp = f'"snapshot_taken_at":"{response.json()["summary"]["snapshot_taken_at"]}"'.encode()
     assert response.content.count(stamp) == 1
-    body = response.content.replace(stamp, SNAPSHOT_PLACEHOLDER)
+    assert response.content.count(NODE_STAMP) == 1
+    body = response.content.replace(stamp, SNAPSHOT_PLACEHOLDER).replace(
+        NODE_STAMP, NODE_PLACEHOLDER
+    )
     golden = GOLDEN.with_name(f"stats_body{query.replace('?', '_').replace('=', '_')}.json")
     if os.environ.get("GOLDEN_WRITE") == "1":
         golden.write_bytes(body)

@@ -12,12 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
+from rmq.nodes import node_label
 from tests.kit.api import STATS_URL
 from tests.kit.broker import (
     CAPTURED_AMQP_SUBSCRIPTION,
     CAPTURED_OFFERING,
     CAPTURED_OWNER,
     CAPTURED_STOMP_SUBSCRIPTION,
+    MANAGEMENT,
     SNAPSHOT_CALLS,
     captured,
     mock_broker_snapshot,
@@ -232,7 +234,7 @@ def test_stats_merge_the_captured_broker_responses_into_the_documented_shape(
         "queues_missing_on_broker": 1,
         "queues_without_consumers": 1,
         "queues_on_down_nodes": 0,
-        "broker_node": "127.0.0.1:15672",
+        "broker_node": node_label(MANAGEMENT),
     }
     assert set(body["summary"]) >= SUMMARY_KEYS
 
