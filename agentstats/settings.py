@@ -292,12 +292,14 @@ for _network in METRICS_ALLOWED_NETWORKS:
 # the cache): older than BROKER_SNAPSHOT_TTL, a request starts a refresh beside it and is
 # served the old one; older than BROKER_SNAPSHOT_MAX_AGE it is never served, and a request
 # waits at most BROKER_SNAPSHOT_WAIT for a fetch before a 503. TTL 0 asks the broker on
-# every request. The max age leaves a refresh started at the TTL time for a fetch of a
-# large broker (1.5-11 s at 15,000 queues, docs/benchmarks.md) before pollers go cold.
+# every request. The max age leaves a refresh started at the TTL time room for a slow fetch
+# (RABBITMQ_CONNECT_TIMEOUT + RABBITMQ_SNAPSHOT_READ_TIMEOUT, 17 s) and the answer's build
+# (seconds at 10,000 agents) before pollers go cold; answers are normally TTL + fetch + build
+# old at most (docs/benchmarks.md measures the oldest served).
 # After a failure, requests get a 503 at once and the broker is retried at most once per
 # BROKER_FAILURE_TTL, so an outage answers fast without hiding a recovery.
 BROKER_SNAPSHOT_TTL = _env_float("BROKER_SNAPSHOT_TTL", default=2.0)
-BROKER_SNAPSHOT_MAX_AGE = _env_float("BROKER_SNAPSHOT_MAX_AGE", default=10.0)
+BROKER_SNAPSHOT_MAX_AGE = _env_float("BROKER_SNAPSHOT_MAX_AGE", default=30.0)
 BROKER_SNAPSHOT_WAIT = _env_float("BROKER_SNAPSHOT_WAIT", default=0.8)
 BROKER_FAILURE_TTL = _env_float("BROKER_FAILURE_TTL", default=1.0)
 if BROKER_SNAPSHOT_TTL > BROKER_SNAPSHOT_MAX_AGE:

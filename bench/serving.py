@@ -266,7 +266,12 @@ def measure_hung_broker(
     agent = pick_agent_credentials()
     access_log = log_dir / "access-hung.log"
     with HungListener() as hung:
-        hung_env = _shared_env(args, env, management_url=hung.url)
+        # Three agents call back to back, far above a real agent's pace: the per-user write
+        # throttle (300/min) would answer most of them 429 and time it, not the calls.
+        hung_env = {
+            **_shared_env(args, env, management_url=hung.url),
+            "AGENT_WRITE_THROTTLE_RATE": "1000000/min",
+        }
         with _gunicorn(args, hung_env, log_dir / "gunicorn-hung.log", access_log) as server:
             for name in AGENT_CALLS:  # each thread opens its database connection once
                 call_as_agent(server.base_url, agent, name)

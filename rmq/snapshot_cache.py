@@ -13,8 +13,15 @@ CACHE_URL is set, so every worker and replica shares it). The rules, in order:
 
 A refresh runs in a daemon thread, at most one per process, and only while the cache lock
 (`cache.add`, expiring after the fetch's bound) is ours: one fetch at a time across every
-process sharing the cache. Refreshes are started by requests only: nobody asking, no
-broker calls. BROKER_SNAPSHOT_TTL=0 fetches in the request, every time.
+process sharing the cache. It publishes the snapshot, lets go of the lock, then runs the
+caller's `prepare` (the stats build their shared answers there). Refreshes are started by
+requests only: nobody asking, no broker calls. BROKER_SNAPSHOT_TTL=0 fetches in the
+request, every time.
+
+The snapshot is two cache entries: a small head (its id and time) that every request
+reads, and the snapshot itself under one fixed key, read only by a request that builds
+from it and then kept in this process's memory by id: at 10,000 agents the snapshot is
+tens of thousands of objects, too many to unpickle per request.
 """
 
 import contextvars
@@ -25,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import NoReturn
 
@@ -38,6 +46,7 @@ from rmq.snapshot import fetch_broker_snapshot
 from rmq.types import BrokerSnapshot
 
 SNAPSHOT_KEY = "agentstats:broker-snapshot"
+SNAPSHOT_BODY_KEY = "agentstats:broker-snapshot:body"
 FAILURE_KEY = "agentstats:broker-snapshot:failure"
 LOCK_KEY = "agentstats:broker-snapshot:lock"
 WAIT_STEP_SECONDS = 0.02
@@ -45,8 +54,9 @@ NOT_YET_DETAIL = "The broker has not answered yet; try again shortly."
 
 logger = logging.getLogger(__name__)
 
-# Called by the refresh thread with the new snapshot before it is published, so what is
-# built from it (the shared stats answer) is there when requests first see it.
+# Called by the refresh thread with the new snapshot once it is published and the lock is
+# let go of (so a long build never holds up the next fetch), to build what is shared from
+# it (the stats answers); until that is there, requests serve the previous one.
 PrepareSnapshot = Callable[[BrokerSnapshot], None]
 
 
@@ -72,12 +82,32 @@ class SnapshotSource(StrEnum):
 
 
 @dataclass(frozen=True)
-class SnapshotWait:
-    """A snapshot with how it was got and how long the caller spent getting it."""
+class SnapshotHead:
+    """What every request reads of the shared snapshot: which one it is and when taken."""
 
-    snapshot: BrokerSnapshot
+    id: str
+    taken_at: datetime
+
+
+@dataclass(frozen=True)
+class SnapshotWait:
+    """A snapshot (loaded when first used) with how it was got and how long the caller
+    spent getting it."""
+
+    head: SnapshotHead
     source: SnapshotSource
     seconds: float
+    # Set when this request fetched the snapshot itself (BROKER_SNAPSHOT_TTL=0).
+    fetched: BrokerSnapshot | None = None
+
+    @property
+    def taken_at(self) -> datetime:
+        return self.head.taken_at
+
+    @property
+    def snapshot(self) -> BrokerSnapshot:
+        """The snapshot itself; raises BrokerUnavailable if the cache lost it."""
+        return self.fetched if self.fetched is not None else load_snapshot(self.head)
 
 
 def get_broker_snapshot(client: ManagementClient) -> BrokerSnapshot:
@@ -100,7 +130,8 @@ def read_broker_snapshot(
     started = time.monotonic()
     if settings.BROKER_SNAPSHOT_TTL <= 0:
         fetched = fetch_broker_snapshot(client)
-        return SnapshotWait(fetched, SnapshotSource.FETCHED, time.monotonic() - started)
+        head = SnapshotHead(uuid.uuid4().hex, fetched.taken_at)
+        return SnapshotWait(head, SnapshotSource.FETCHED, time.monotonic() - started, fetched)
     snapshot, failure = _read_shared()
     now = current_clock().time()
     if failure is not None:
@@ -166,12 +197,57 @@ _refresh_guard = threading.Lock()
 _refresh_thread: threading.Thread | None = None
 
 
-def _read_shared() -> tuple[BrokerSnapshot | None, _FailedSnapshot | None]:
-    """The newest snapshot and a failure newer than it, each if younger than the max age."""
+def load_snapshot(head: SnapshotHead) -> BrokerSnapshot:
+    """The snapshot `head` names (or a newer one): from this process's memory, else from
+    the cache; BrokerUnavailable when the cache no longer holds it."""
+    remembered = _memo
+    if remembered is not None and remembered[0] == head.id:
+        return remembered[1]
+    found = cache.get(SNAPSHOT_BODY_KEY)
+    if (
+        isinstance(found, tuple)
+        and len(found) == 2
+        and isinstance(found[1], BrokerSnapshot)
+        and found[1].taken_at >= head.taken_at
+    ):
+        _remember(found[0], found[1])
+        return found[1]
+    raise BrokerUnavailable(NOT_YET_DETAIL)
+
+
+def shared_snapshot_head() -> SnapshotHead | None:
+    """The shared snapshot's head if one younger than the max age is published and no
+    failure is newer (it never asks the broker)."""
+    head, failure = _read_shared()
+    return head if failure is None else None
+
+
+_memo_guard = threading.Lock()
+_memo: tuple[str, BrokerSnapshot] | None = None
+
+
+def _remember(snapshot_id: str, snapshot: BrokerSnapshot) -> SnapshotHead:
+    global _memo
+    with _memo_guard:
+        if _memo is None or _memo[1].taken_at <= snapshot.taken_at:
+            _memo = (snapshot_id, snapshot)
+    return SnapshotHead(snapshot_id, snapshot.taken_at)
+
+
+def forget_snapshot_in_memory() -> None:
+    """Drop the snapshot this process keeps (tests: nothing leaks between them)."""
+    global _memo
+    with _memo_guard:
+        _memo = None
+
+
+def _read_shared() -> tuple[SnapshotHead | None, _FailedSnapshot | None]:
+    """The newest snapshot's head and a failure newer than it, each if younger than the
+    max age."""
     found = cache.get_many([SNAPSHOT_KEY, FAILURE_KEY])
     now, max_age = current_clock().time(), settings.BROKER_SNAPSHOT_MAX_AGE
     snapshot, failure = found.get(SNAPSHOT_KEY), found.get(FAILURE_KEY)
-    if not isinstance(snapshot, BrokerSnapshot) or now - snapshot.taken_at.timestamp() >= max_age:
+    if not isinstance(snapshot, SnapshotHead) or now - snapshot.taken_at.timestamp() >= max_age:
         snapshot = None
     if not isinstance(failure, _FailedSnapshot) or now - failure.failed_at >= max_age:
         failure = None
@@ -188,7 +264,7 @@ def _is_just_refreshed() -> bool:
     )
 
 
-def _wait_for_fetch(deadline: float) -> BrokerSnapshot:
+def _wait_for_fetch(deadline: float) -> SnapshotHead:
     while True:
         snapshot, failure = _read_shared()
         if failure is not None:
@@ -203,15 +279,23 @@ def _wait_for_fetch(deadline: float) -> BrokerSnapshot:
 
 def _refresh(client: ManagementClient, token: str, prepare: PrepareSnapshot | None) -> None:
     # A daemon thread's exception would only reach stderr: every one is logged here.
+    snapshot = None
     try:
-        _fetch_and_publish(client, prepare)
+        snapshot = _fetch_and_publish(client)
     except Exception:
         logger.exception("broker snapshot refresh failed")
     finally:
         _release_lock(token)
+    if snapshot is not None and prepare is not None:
+        try:
+            prepare(snapshot)
+        except Exception:
+            # What is built from the snapshot is an optimisation: requests build it
+            # themselves.
+            logger.exception("preparing from the broker snapshot failed")
 
 
-def _fetch_and_publish(client: ManagementClient, prepare: PrepareSnapshot | None) -> None:
+def _fetch_and_publish(client: ManagementClient) -> BrokerSnapshot | None:
     keep_seconds = math.ceil(settings.BROKER_SNAPSHOT_MAX_AGE)
     try:
         snapshot = fetch_broker_snapshot(client)
@@ -220,17 +304,14 @@ def _fetch_and_publish(client: ManagementClient, prepare: PrepareSnapshot | None
         failure = _FailedSnapshot(str(exc), current_clock().time(), type(exc))
         cache.set(FAILURE_KEY, failure, timeout=keep_seconds)
         logger.warning("broker snapshot failed: %s", exc)
-        return
-    if prepare is not None:
-        try:
-            prepare(snapshot)
-        except Exception:
-            # What is built from the snapshot is an optimisation: requests build it
-            # themselves. The snapshot is published all the same.
-            logger.exception("preparing from the broker snapshot failed")
-    cache.set(SNAPSHOT_KEY, snapshot, timeout=keep_seconds)
+        return None
+    head = _remember(uuid.uuid4().hex, snapshot)
+    # The snapshot before its head: a request that reads the head finds what it names.
+    cache.set(SNAPSHOT_BODY_KEY, (head.id, snapshot), timeout=keep_seconds)
+    cache.set(SNAPSHOT_KEY, head, timeout=keep_seconds)
     # A success ends the outage: the next request is served this snapshot.
     cache.delete(FAILURE_KEY)
+    return snapshot
 
 
 def _release_lock(token: str) -> None:

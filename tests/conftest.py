@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from agentstats.models import User
 from marketplace.models import EventConsumer, EventSubscription
-from marketplace.stats.answers import forget_answers_in_memory
+from marketplace.stats.answers import forget_answers_in_memory, join_answer_builds
 from rmq.clock import use_clock
 from rmq.snapshot_cache import join_refresh
 from tests.factories import (
@@ -50,6 +50,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         return (yield)
     finally:
         assert join_refresh(timeout=90), "a broker snapshot refresh outlived its test"
+        assert join_answer_builds(timeout=90), "a stats answer build outlived its test"
 
 
 @pytest.fixture(autouse=True)

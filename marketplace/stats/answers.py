@@ -1,20 +1,25 @@
 """The stats answer: agent rows merged with the shared broker snapshot, rendered as JSON,
 compressed once, and shared through the cache by pollers asking the same question.
 
-A shared answer is two cache entries: a small one per filter set (`SharedAnswer`: the
-ETag, the snapshot's time) that every request reads, and the bodies under their ETag,
-which each process reads once into a small in-memory LRU, so a 30 MB body is not fetched
-from Redis and unpickled per request. A refresh of the snapshot builds the answer for the
-filters that started it before publishing the snapshot (rmq.snapshot_cache), so pollers
-wait neither on the broker nor on rendering; a request whose filters have no answer for
-the current snapshot builds and shares it (a database wait, never a broker wait).
+A shared answer is two cache entries per filter set: a small one (`SharedAnswer`: the
+ETag, the snapshot's time) that every request reads, and the bodies, which each process
+reads once into a small in-memory LRU, so a 30 MB body is not fetched from Redis and
+unpickled per request. A refresh of the snapshot builds the answer for the filters that
+started it once the snapshot is published (rmq.snapshot_cache). Until an answer for the
+newest snapshot is there, requests are served the previous answer (never older than
+BROKER_SNAPSHOT_MAX_AGE) while one process rebuilds it, so pollers wait neither on the
+broker nor on rendering. Only a request with no answer to serve builds its own (a
+database wait, never a broker wait), one thread per process at a time.
 """
 
+import contextvars
 import gzip
 import hashlib
+import logging
 import math
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,11 +34,22 @@ from marketplace.stats.merge import ConnectionReport, build_connection_report
 from marketplace.stats.rendering import JSONObject, format_time, prepare_agents, render_report
 from marketplace.stats.selectors import AgentFilters, list_agent_rows
 from rmq.client import ManagementClient
-from rmq.snapshot_cache import SnapshotWait, read_broker_snapshot
+from rmq.clock import current_clock
+from rmq.snapshot_cache import (
+    SnapshotWait,
+    forget_snapshot_in_memory,
+    load_snapshot,
+    read_broker_snapshot,
+    shared_snapshot_head,
+)
 from rmq.types import BrokerSnapshot
 
 SHARED_ANSWER_KEY = "agentstats:connection-stats:"
 ANSWER_BODY_KEY = "agentstats:connection-stats-body:"
+BUILD_LOCK_KEY = "agentstats:connection-stats-build:"
+# Longer than the slowest build measured (about 9 s at 10,000 agents on a busy machine):
+# a builder that died holds up others' rebuilds this long at most.
+BUILD_LOCK_SECONDS = 60
 # Measured on a 1,000 and a 10,000-agent answer (2.7 and 26.9 MB): level 6 makes them 290 kB
 # and 2.9 MB in 47 and 175 ms, level 3 is 15% larger in 10 and 101 ms, level 9 3% smaller in
 # twice the time. The body is compressed once per snapshot, beside the pollers, and sent to
@@ -42,6 +58,7 @@ GZIP_LEVEL = 6
 # The bodies a process keeps in memory (both encodings), newest first; at least one.
 MEMORY_BYTES = 96 * 2**20
 UNFILTERED = AgentFilters()
+logger = logging.getLogger(__name__)
 _LINE_SEPARATOR = "\u2028".encode()
 _PARAGRAPH_SEPARATOR = "\u2029".encode()
 
@@ -51,7 +68,7 @@ def fetch_connection_report(
 ) -> ConnectionReport:
     """Build the report from the shared snapshot; raises BrokerError when there is none to
     serve (see rmq.snapshot_cache; `wait_seconds` bounds the wait for a cold one)."""
-    prepare = partial(_share_answers_in_background, None)
+    prepare = partial(_share_answers_after_refresh, None)
     wait = read_broker_snapshot(broker, prepare=prepare, wait_seconds=wait_seconds)
     return build_connection_report(
         list_agent_rows(filters), wait.snapshot, connected=filters.connected
@@ -81,8 +98,8 @@ class SharedAnswer:
 
     @property
     def body_key(self) -> str:
-        """The bodies' key: the ETag leaves the snapshot's time out, the bodies hold it."""
-        return f"{ANSWER_BODY_KEY}{self.etag}@{self.taken_at.timestamp()}"
+        """The bodies' name: the ETag leaves the snapshot's time out, the bodies hold it."""
+        return f"{self.etag}@{self.taken_at.timestamp()}"
 
 
 @dataclass(frozen=True)
@@ -111,21 +128,32 @@ def fetch_connection_stats_answer(
     filters: AgentFilters, *, broker: ManagementClient
 ) -> StatsAnswer:
     """The endpoint's answer for `filters`, shared by every request with the same filters
-    while it matches the shared snapshot (see the module). Raises BrokerError when there is
-    no snapshot to serve."""
-    is_shared = settings.BROKER_SNAPSHOT_TTL > 0
+    (see the module). Raises BrokerError when there is no snapshot to serve.
+
+    An answer built from an older snapshot than the newest is served while it is younger
+    than BROKER_SNAPSHOT_MAX_AGE, and rebuilt beside the request (one build at a time
+    across processes), so a new snapshot never sends every poller to render at once.
+    """
     if filters == UNFILTERED:
         _unfiltered_polls.note()
-    wait = read_broker_snapshot(broker, prepare=partial(_share_answers_in_background, filters))
-    if is_shared:
-        found = cache.get(_answer_key(filters))
-        # An answer built from this snapshot, or from a newer one published meanwhile.
-        if isinstance(found, SharedAnswer) and found.taken_at >= wait.snapshot.taken_at:
-            bodies = _read_bodies(found)
-            if bodies is not None:
-                return StatsAnswer(found, bodies, wait, is_built=False)
-    shared, bodies = build_answer(filters, wait.snapshot)
-    if is_shared:
+    wait = read_broker_snapshot(broker, prepare=partial(_share_answers_after_refresh, filters))
+    if settings.BROKER_SNAPSHOT_TTL <= 0:
+        shared, bodies = build_answer(filters, wait.snapshot)
+        return StatsAnswer(shared, bodies, wait, is_built=True)
+    found = _read_answer(filters)
+    if found is not None:
+        if found[0].taken_at >= wait.taken_at:
+            return StatsAnswer(*found, wait, is_built=False)
+        age = current_clock().time() - found[0].taken_at.timestamp()
+        if age < settings.BROKER_SNAPSHOT_MAX_AGE:
+            _start_answer_build(filters)
+            return StatsAnswer(*found, wait, is_built=False)
+    # Nothing to serve for these filters: build it, one thread of this process at a time.
+    with _build_guards.guard(_answer_key(filters)):
+        found = _read_answer(filters)
+        if found is not None and found[0].taken_at >= wait.taken_at:
+            return StatsAnswer(*found, wait, is_built=False)
+        shared, bodies = build_answer(filters, wait.snapshot)
         _store_answer(filters, shared, bodies)
     return StatsAnswer(shared, bodies, wait, is_built=True)
 
@@ -163,7 +191,7 @@ def render_json(data: JSONObject) -> bytes:
     return body
 
 
-def _share_answers_in_background(filters: AgentFilters | None, snapshot: BrokerSnapshot) -> None:
+def _share_answers_after_refresh(filters: AgentFilters | None, snapshot: BrokerSnapshot) -> None:
     """Build and share the answers for the filters that started the refresh and, if this
     process was asked for it lately, for the whole fleet (the pollers' question)."""
     wanted = [] if filters is None else [filters]
@@ -173,9 +201,89 @@ def _share_answers_in_background(filters: AgentFilters | None, snapshot: BrokerS
     close_old_connections()
     try:
         for each in wanted:
-            _store_answer(each, *build_answer(each, snapshot))
+            _build_if_unclaimed(each, snapshot)
     finally:
         connections.close_all()
+
+
+def _start_answer_build(filters: AgentFilters) -> None:
+    """Rebuild the answer for `filters` from the newest snapshot in a thread, unless this
+    process is already at it."""
+    key = _answer_key(filters)
+    with _building_guard:
+        if key in _building:
+            return
+        _building.add(key)
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run,
+        args=(_build_in_background, filters, key),
+        name="stats-answer-build",
+        daemon=True,
+    )
+    _build_threads.append(thread)
+    thread.start()
+
+
+def join_answer_builds(timeout: float) -> bool:
+    """Wait for this process's answer builds to end; whether none is running (tests)."""
+    while _build_threads:
+        thread = _build_threads.pop()
+        thread.join(timeout)
+        if thread.is_alive():
+            return False
+    return True
+
+
+def _build_in_background(filters: AgentFilters, key: str) -> None:
+    try:
+        head = shared_snapshot_head()
+        if head is not None:
+            _build_if_unclaimed(filters, load_snapshot(head))
+    except Exception:
+        # A daemon thread's exception would only reach stderr; requests build it themselves.
+        logger.exception("building the shared stats answer failed")
+    finally:
+        connections.close_all()
+        with _building_guard:
+            _building.discard(key)
+
+
+def _build_if_unclaimed(filters: AgentFilters, snapshot: BrokerSnapshot) -> None:
+    """Build and share the answer for `filters` from `snapshot`, unless another process is
+    building it or an answer as new is shared already."""
+    key = _answer_key(filters)
+    stored = cache.get(key)
+    if isinstance(stored, SharedAnswer) and stored.taken_at >= snapshot.taken_at:
+        return
+    token = uuid.uuid4().hex
+    if not cache.add(BUILD_LOCK_KEY + key, token, timeout=BUILD_LOCK_SECONDS):
+        return
+    try:
+        _store_answer(filters, *build_answer(filters, snapshot))
+    finally:
+        if cache.get(BUILD_LOCK_KEY + key) == token:
+            cache.delete(BUILD_LOCK_KEY + key)
+
+
+_building_guard = threading.Lock()
+_building: set[str] = set()
+_build_threads: list[threading.Thread] = []
+
+
+class _KeyGuards:
+    """One lock per key, so threads of a process building the same answer take turns."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def guard(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+
+_build_guards = _KeyGuards()
 
 
 class _PollNote:
@@ -207,23 +315,34 @@ def _answer_key(filters: AgentFilters) -> str:
 def _store_answer(filters: AgentFilters, shared: SharedAnswer, bodies: AnswerBodies) -> None:
     # Kept longer than its snapshot may be served (the answer is built after the snapshot
     # was taken); the bodies first, so a request that reads the small entry finds them.
+    # One bodies key per filter set, overwritten: a cache that drops expired keys only
+    # when read (local memory) keeps one body per filter set, not one per snapshot.
     timeout = 2 * math.ceil(settings.BROKER_SNAPSHOT_MAX_AGE)
-    stored = cache.get(_answer_key(filters))
+    key = _answer_key(filters)
+    stored = cache.get(key)
     if isinstance(stored, SharedAnswer) and stored.taken_at > shared.taken_at:
         return  # a refresh shared a newer one while this request built its own
     _memory.put(shared.body_key, bodies)
-    cache.set(shared.body_key, bodies, timeout=timeout)
-    cache.set(_answer_key(filters), shared, timeout=timeout)
+    cache.set(ANSWER_BODY_KEY + key, (shared.body_key, bodies), timeout=timeout)
+    cache.set(key, shared, timeout=timeout)
 
 
-def _read_bodies(shared: SharedAnswer) -> AnswerBodies | None:
-    bodies = _memory.get(shared.body_key)
-    if bodies is None:
-        found = cache.get(shared.body_key)
-        if isinstance(found, AnswerBodies):
-            bodies = found
-            _memory.put(shared.body_key, bodies)
-    return bodies
+def _read_answer(filters: AgentFilters) -> tuple[SharedAnswer, AnswerBodies] | None:
+    """The shared answer for `filters` with its bodies (from memory, else the cache)."""
+    key = _answer_key(filters)
+    for _ in range(2):
+        shared = cache.get(key)
+        if not isinstance(shared, SharedAnswer):
+            return None
+        bodies = _memory.get(shared.body_key)
+        if bodies is not None:
+            return shared, bodies
+        found = cache.get(ANSWER_BODY_KEY + key)
+        if isinstance(found, tuple) and len(found) == 2 and found[0] == shared.body_key:
+            _memory.put(shared.body_key, found[1])
+            return shared, found[1]
+        # Newer bodies replaced these between the two reads: read the newer entry.
+    return None
 
 
 class _BodyMemory:
@@ -263,3 +382,4 @@ def forget_answers_in_memory() -> None:
     leak between them)."""
     _memory.clear()
     _unfiltered_polls.forget()
+    forget_snapshot_in_memory()
