@@ -9,7 +9,8 @@ CACHE_URL is set, so every worker and replica shares it). The rules, in order:
   BROKER_SNAPSHOT_MAX_AGE is served too, while a refresh runs beside the request;
 - otherwise (cold start, after idling) the request waits at most BROKER_SNAPSHOT_WAIT for
   the fetch, its own or another process's, then gets BrokerUnavailable while the fetch
-  goes on; its result serves the next request.
+  goes on; its result serves the next request. A fetch in flight for longer than that
+  already (a hung broker) answers such requests at once.
 
 A refresh runs in a daemon thread, at most one per process, and only while the cache lock
 (`cache.add`, expiring after the fetch's bound) is ours: one fetch at a time across every
@@ -49,7 +50,7 @@ SNAPSHOT_KEY = "agentstats:broker-snapshot"
 SNAPSHOT_BODY_KEY = "agentstats:broker-snapshot:body"
 FAILURE_KEY = "agentstats:broker-snapshot:failure"
 LOCK_KEY = "agentstats:broker-snapshot:lock"
-WAIT_STEP_SECONDS = 0.02
+WAIT_STEP_SECONDS = 0.05
 NOT_YET_DETAIL = "The broker has not answered yet; try again shortly."
 
 logger = logging.getLogger(__name__)
@@ -147,6 +148,9 @@ def read_broker_snapshot(
     # Nothing to serve: the waiting request builds its own answer from what arrives.
     is_ours = start_refresh(client, prepare=None)
     wait = settings.BROKER_SNAPSHOT_WAIT if wait_seconds is None else wait_seconds
+    if not is_ours and _is_fetch_overdue(wait):
+        # A hung broker: the fetch in flight already outlasted a request's wait.
+        raise BrokerUnavailable(NOT_YET_DETAIL)
     source = SnapshotSource.FETCHED if is_ours else SnapshotSource.WAITED
     return SnapshotWait(_wait_for_fetch(started + wait), source, time.monotonic() - started)
 
@@ -159,7 +163,8 @@ def start_refresh(client: ManagementClient, *, prepare: PrepareSnapshot | None) 
         if _refresh_thread is not None and _refresh_thread.is_alive():
             return False
         token = uuid.uuid4().hex
-        if not cache.add(LOCK_KEY, token, timeout=math.ceil(fetch_bound(client))):
+        held = (token, current_clock().time())
+        if not cache.add(LOCK_KEY, held, timeout=math.ceil(fetch_bound(client))):
             return False
         if _is_just_refreshed():
             # Another process published (and let go of the lock) since the caller looked.
@@ -315,5 +320,13 @@ def _fetch_and_publish(client: ManagementClient) -> BrokerSnapshot | None:
 
 
 def _release_lock(token: str) -> None:
-    if cache.get(LOCK_KEY) == token:
+    held = cache.get(LOCK_KEY)
+    if isinstance(held, tuple) and held[0] == token:
         cache.delete(LOCK_KEY)
+
+
+def _is_fetch_overdue(wait: float) -> bool:
+    """Whether a fetch (of any process) has been asking the broker for longer than `wait`:
+    a request with nothing to serve is then answered at once rather than waiting too."""
+    held = cache.get(LOCK_KEY)
+    return isinstance(held, tuple) and current_clock().time() - held[1] >= wait
