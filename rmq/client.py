@@ -115,6 +115,9 @@ class ManagementClient:
         self.base_url = self.base_urls[0]
         # host:port of each node, in configured order: what logs, answers and metrics name.
         self.node_labels = tuple(node_label(url) for url in self.base_urls)
+        if len(set(self.node_labels)) != len(self.node_labels):
+            # One label per node: two URLs of one host:port would collapse into one node.
+            raise ValueError("two management node URLs name the same host and port")
         self._url_of = dict(zip(self.node_labels, self.base_urls, strict=True))
         self.node_down_seconds = node_down_seconds
         self.node_memory = node_memory or PROCESS_NODE_MEMORY

@@ -16,10 +16,12 @@ DEFAULT_PORTS = {"http": 80, "https": 443, "amqp": 5672, "amqps": 5671}
 
 def parse_node_urls(raw: str, *, schemes: Iterable[str]) -> tuple[str, ...]:
     """Split a comma-separated list of node URLs; raise ValueError naming the position
-    (1-based) of an empty or malformed entry, never the entry itself (it may hold a
-    password)."""
+    (1-based) of an empty or malformed entry, or of two entries for the same host:port
+    (node labels name nodes in logs, answers and metrics, so each must be one node), never
+    the entry itself (it may hold a password)."""
     allowed = frozenset(schemes)
     entries = [entry.strip() for entry in raw.split(",")]
+    first_position: dict[str, int] = {}
     for position, entry in enumerate(entries, start=1):
         where = f"entry {position} of {len(entries)}"
         if not entry:
@@ -31,6 +33,12 @@ def parse_node_urls(raw: str, *, schemes: Iterable[str]) -> tuple[str, ...]:
             raise ValueError(f"{where} is not a URL") from exc
         if parts.scheme not in allowed or not parts.hostname:
             raise ValueError(f"{where} is not a {'/'.join(sorted(allowed))} URL with a host")
+        label = node_label(entry)
+        if label in first_position:
+            raise ValueError(
+                f"{where} names the same host and port as entry {first_position[label]}"
+            )
+        first_position[label] = position
     return tuple(entries)
 
 
