@@ -58,17 +58,27 @@ class NodeMemory:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._down_until: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def mark_down(self, label: str, *, seconds: float) -> None:
         """Remember `label` as down for `seconds` from now."""
         with self._lock:
             self._down_until[label] = self._clock() + seconds
+            self._failures[label] = self._failures.get(label, 0) + 1
 
-    def mark_up(self, label: str) -> None:
-        """Forget a failure of `label`: it answered."""
+    def failures_of(self, label: str) -> int:
+        """How many failures of `label` were recorded so far (to pass to `mark_up`)."""
         with self._lock:
-            self._down_until.pop(label, None)
+            return self._failures.get(label, 0)
+
+    def mark_up(self, label: str, *, failures_seen: int | None = None) -> None:
+        """Forget a failure of `label`: it answered. With `failures_seen` (`failures_of`
+        when the answering call began), a failure recorded since is kept: a hung node may
+        answer a small call while another call to it times out, and it must stay down."""
+        with self._lock:
+            if failures_seen is None or self._failures.get(label, 0) == failures_seen:
+                self._down_until.pop(label, None)
 
     def is_down(self, label: str) -> bool:
         """Whether `label` is remembered as down now."""
