@@ -10,11 +10,12 @@ clean stop gives the lease up, so a standby takes over at its next poll.
 The active one binds a private queue to RabbitMQ's event exchange first, renews the lease,
 then reconciles once from a management-API snapshot (so what happened while no observer
 was active is corrected; its writes begin by renewing the lease in their transaction, so
-a snapshot fetched after the lease was lost is never written), then applies connection.created/closed events as they come, beating every
-OBSERVER_HEARTBEAT_SECONDS. The periodic re-reconcile is a background job
-(reconcile_connections), so replicas do not all do it. When the broker is unreachable
-the active observer keeps beating with is_broker_available=False and retries with
-backoff, so envelopes say "broker unavailable" rather than "agents offline".
+a snapshot fetched after the lease was lost is never written), then applies
+connection.created/closed events as they come, beating every OBSERVER_HEARTBEAT_SECONDS.
+The periodic re-reconcile is a background job (reconcile_connections), so replicas do not
+all do it. When the broker is unreachable the active observer keeps beating with
+is_broker_available=False and retries with backoff, so envelopes say "broker
+unavailable" rather than "agents offline".
 """
 
 import logging

@@ -24,7 +24,7 @@ def test_the_configured_cluster_list_is_restored_after_an_override(monkeypatch):
 
     # then the whole list is back, not just its first node
     assert django_settings.RABBITMQ_MANAGEMENT_URLS == CLUSTER
-    assert django_settings.RABBITMQ_MANAGEMENT_URL == CLUSTER[0]
+    assert CLUSTER[0] == django_settings.RABBITMQ_MANAGEMENT_URL
 
 
 def test_nested_overrides_restore_each_list_in_turn(monkeypatch):
@@ -36,4 +36,3 @@ def test_nested_overrides_restore_each_list_in_turn(monkeypatch):
         assert django_settings.RABBITMQ_MANAGEMENT_URLS == ("http://c.test:3", "http://d.test:4")
 
     assert django_settings.RABBITMQ_MANAGEMENT_URLS == CLUSTER
-

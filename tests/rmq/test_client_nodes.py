@@ -375,9 +375,7 @@ def test_a_node_asked_after_a_hung_node_has_time_to_read_a_slow_large_listing(
     assert len(body) == 1000
 
 
-def test_a_call_over_hung_nodes_stops_at_its_bound_and_remembers_them(
-    broker, memory, monkeypatch
-):
+def test_a_call_over_hung_nodes_stops_at_its_bound_and_remembers_them(broker, memory, monkeypatch):
     # given nodes 1 and 2 each hang for as long as they are allowed
     clock = SteppingClock()
     monkeypatch.setattr("rmq.client.time", clock)
