@@ -4,7 +4,9 @@ The API may be served by several nodes of a cluster: each call goes to the first
 remembered as down (rmq/nodes.py), and a node that refuses, times out, breaks off or
 fails (5xx) is remembered as down and the call goes on to the next one. Every call we
 make is an idempotent GET, PUT or DELETE, so asking a second node is safe. A rejected
-credential or a 4xx is the same on every node and is not tried elsewhere.
+credential or a 4xx is the same on every node and is not tried elsewhere. A node asked
+after another failed gets at least the connect timeout plus the client's read timeout,
+granted once per call: a call takes at most `call_bound()` (budget + connect + read).
 
 Every call, failed ones included, is reported to the listener of the current context
 (`listen_to_broker_calls`), so a caller can tell how long it waited for the broker
@@ -115,6 +117,9 @@ class ManagementClient:
         self.base_url = self.base_urls[0]
         # host:port of each node, in configured order: what logs, answers and metrics name.
         self.node_labels = tuple(node_label(url) for url in self.base_urls)
+        if len(set(self.node_labels)) != len(self.node_labels):
+            # One label per node: two URLs of one host:port would collapse into one node.
+            raise ValueError("two management node URLs name the same host and port")
         self._url_of = dict(zip(self.node_labels, self.base_urls, strict=True))
         self.node_down_seconds = node_down_seconds
         self.node_memory = node_memory or PROCESS_NODE_MEMORY
@@ -232,38 +237,57 @@ class ManagementClient:
         answers; a node that fails is remembered as down. Raise the last node's failure
         when none answers.
 
-        The whole pass keeps one call's budget (connect + read): a node asked after
-        another timed out gets what is left of it, so a hung node costs one timeout, not
-        one per node. (A node that hangs stalls the others' cluster-wide listings too,
-        until the cluster notices it is gone: asking them the full timeout again would
-        only multiply the wait.)
+        The first node gets the call's budget (connect + read). A node asked after another
+        failed gets what is left of it, but at least the connect timeout plus the client's
+        own read timeout (RABBITMQ_READ_TIMEOUT, or the call's if shorter): a node that
+        accepted and never answered must not leave the next one too little for a large
+        listing. The fallback allowance is granted once, so a whole call takes at most
+        `call_bound(timeout)`; a node not asked for lack of time is asked first by the
+        next call, the ones that failed being remembered down.
         """
         resource = segments[0] if segments else ""
         failure: NodeUnavailable | None = None
         is_refused = True
-        deadline = time.monotonic() + timeout[0] + timeout[1]
+        connect, read = timeout
+        fallback = connect + min(read, self.timeout[1])
+        deadline = time.monotonic() + connect + read
+        last_deadline = deadline + fallback
         for label in self.node_memory.order(self.node_labels):
-            node_timeout = timeout
+            node_timeout, node_deadline = timeout, deadline
             if failure is not None:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                node_deadline = min(max(deadline, now + fallback), last_deadline)
+                remaining = node_deadline - now
                 if remaining <= 0:
                     is_refused = False
                     break
-                node_timeout = (min(timeout[0], remaining), min(timeout[1], remaining))
+                # Connect and read within what is left, their sum no more than it.
+                node_timeout = (
+                    (connect, min(read, remaining - connect))
+                    if remaining > connect
+                    else (remaining, remaining)
+                )
+            failures_seen = self.node_memory.failures_of(label)
             try:
                 with _reported_call(method, resource, label):
-                    result = call(self._url_of[label], node_timeout, deadline)
+                    result = call(self._url_of[label], node_timeout, node_deadline)
             except NodeUnavailable as exc:
                 self.node_memory.mark_down(label, seconds=self.node_down_seconds)
                 failure, is_refused = exc, is_refused and exc.is_refused
                 continue
-            self.node_memory.mark_up(label)
+            self.node_memory.mark_up(label, failures_seen=failures_seen)
             self.answered_by = label
             return result, label
         if failure is None:  # pragma: no cover - order() never returns no node
             raise BrokerUnavailable("no RabbitMQ management node to ask")
         failure.is_refused = is_refused
         raise failure
+
+    def call_bound(self, timeout: tuple[float, float] | None = None) -> float:
+        """The longest one call with `timeout` (connect, read; the client's by default)
+        takes over all nodes: its budget plus one fallback allowance for a next node."""
+        connect, read = timeout or self.timeout
+        return connect + read + connect + min(read, self.timeout[1])
 
     def _read_body(
         self, response: requests.Response, *, deadline: float, resource: str, node: str

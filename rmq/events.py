@@ -194,6 +194,11 @@ class ConnectionEventStream:
 
 def _parameters(url: str, *, connect_timeout: float) -> pika.URLParameters:
     parameters = pika.URLParameters(url)
+    # One attempt, and the whole connection setup (TCP, TLS, AMQP handshake) bounded by the
+    # connect timeout: pika's default stack_timeout (15 s) per node would let opening the
+    # stream outlast the observer's lease on a cluster with a hung node.
+    parameters.connection_attempts = 1
+    parameters.stack_timeout = connect_timeout
     parameters.socket_timeout = connect_timeout
     parameters.blocked_connection_timeout = connect_timeout
     parameters.heartbeat = 30

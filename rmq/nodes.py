@@ -16,10 +16,12 @@ DEFAULT_PORTS = {"http": 80, "https": 443, "amqp": 5672, "amqps": 5671}
 
 def parse_node_urls(raw: str, *, schemes: Iterable[str]) -> tuple[str, ...]:
     """Split a comma-separated list of node URLs; raise ValueError naming the position
-    (1-based) of an empty or malformed entry, never the entry itself (it may hold a
-    password)."""
+    (1-based) of an empty or malformed entry, or of two entries for the same host:port
+    (node labels name nodes in logs, answers and metrics, so each must be one node), never
+    the entry itself (it may hold a password)."""
     allowed = frozenset(schemes)
     entries = [entry.strip() for entry in raw.split(",")]
+    first_position: dict[str, int] = {}
     for position, entry in enumerate(entries, start=1):
         where = f"entry {position} of {len(entries)}"
         if not entry:
@@ -31,6 +33,12 @@ def parse_node_urls(raw: str, *, schemes: Iterable[str]) -> tuple[str, ...]:
             raise ValueError(f"{where} is not a URL") from exc
         if parts.scheme not in allowed or not parts.hostname:
             raise ValueError(f"{where} is not a {'/'.join(sorted(allowed))} URL with a host")
+        label = node_label(entry)
+        if label in first_position:
+            raise ValueError(
+                f"{where} names the same host and port as entry {first_position[label]}"
+            )
+        first_position[label] = position
     return tuple(entries)
 
 
@@ -50,17 +58,27 @@ class NodeMemory:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._down_until: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def mark_down(self, label: str, *, seconds: float) -> None:
         """Remember `label` as down for `seconds` from now."""
         with self._lock:
             self._down_until[label] = self._clock() + seconds
+            self._failures[label] = self._failures.get(label, 0) + 1
 
-    def mark_up(self, label: str) -> None:
-        """Forget a failure of `label`: it answered."""
+    def failures_of(self, label: str) -> int:
+        """How many failures of `label` were recorded so far (to pass to `mark_up`)."""
         with self._lock:
-            self._down_until.pop(label, None)
+            return self._failures.get(label, 0)
+
+    def mark_up(self, label: str, *, failures_seen: int | None = None) -> None:
+        """Forget a failure of `label`: it answered. With `failures_seen` (`failures_of`
+        when the answering call began), a failure recorded since is kept: a hung node may
+        answer a small call while another call to it times out, and it must stay down."""
+        with self._lock:
+            if failures_seen is None or self._failures.get(label, 0) == failures_seen:
+                self._down_until.pop(label, None)
 
     def is_down(self, label: str) -> bool:
         """Whether `label` is remembered as down now."""

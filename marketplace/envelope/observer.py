@@ -7,13 +7,15 @@ a compare-and-set. An active observer whose renewal fails (another took the leas
 database failed) steps down at once: it closes its event stream and stands by again. A
 clean stop gives the lease up, so a standby takes over at its next poll.
 
-The active one binds a private queue to RabbitMQ's event exchange first, then reconciles
-once from a management-API snapshot (so what happened while no observer was active is
-corrected), then applies connection.created/closed events as they come, beating every
-OBSERVER_HEARTBEAT_SECONDS. The periodic re-reconcile is a background job
-(reconcile_connections), so replicas do not all do it. When the broker is unreachable
-the active observer keeps beating with is_broker_available=False and retries with
-backoff, so envelopes say "broker unavailable" rather than "agents offline".
+The active one binds a private queue to RabbitMQ's event exchange first, renews the lease,
+then reconciles once from a management-API snapshot (so what happened while no observer
+was active is corrected; its writes begin by renewing the lease in their transaction, so
+a snapshot fetched after the lease was lost is never written), then applies
+connection.created/closed events as they come, beating every OBSERVER_HEARTBEAT_SECONDS.
+The periodic re-reconcile is a background job (reconcile_connections), so replicas do not
+all do it. When the broker is unreachable the active observer keeps beating with
+is_broker_available=False and retries with backoff, so envelopes say "broker
+unavailable" rather than "agents offline".
 """
 
 import logging
@@ -24,7 +26,7 @@ import threading
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, transaction
 
 from marketplace.envelope.services import (
     ObserverLeaseLost,
@@ -85,7 +87,7 @@ class ConnectionObserver:
     def _serve_one_term(self) -> None:
         """Take the lease if it is free and observe until it is lost or the stop."""
         try:
-            if not acquire_observer_lease(self.holder, now=current_clock().now()):
+            if not acquire_observer_lease(self.holder):
                 return
             logger.info("observer %s is active", self.holder)
             self._observe_while_leading()
@@ -116,6 +118,9 @@ class ConnectionObserver:
         stream = self.stream_factory()
         stream.open()
         try:
+            # Renewed once the stream is open (opening may have taken a while on a cluster
+            # of failing nodes), and again within the reconcile's writes.
+            self._beat(is_broker_available=True)
             self.reconcile()
             while not self.stop.is_set():
                 events = stream.drain(seconds=settings.OBSERVER_HEARTBEAT_SECONDS)
@@ -128,9 +133,11 @@ class ConnectionObserver:
             stream.close()
 
     def reconcile(self) -> None:
-        """Make the recorded connections match one management-API snapshot."""
-        reconcile_connections()
-        self._beat(is_broker_available=True, is_reconciled=True)
+        """Make the recorded connections match one management-API snapshot, writing only
+        while this process still holds the lease (ObserverLeaseLost otherwise)."""
+        reconcile_connections(
+            before_writes=lambda: self._beat(is_broker_available=True, is_reconciled=True)
+        )
 
     def _beat(
         self, *, is_broker_available: bool, error: str = "", is_reconciled: bool = False
@@ -162,11 +169,19 @@ class ConnectionObserver:
             close_old_connections()
 
 
-def reconcile_connections() -> int:
+def reconcile_connections(*, before_writes: Callable[[], None] | None = None) -> int:
     """Make the recorded connections match one management-API snapshot; return how many
-    connections the broker listed."""
+    connections the broker listed.
+
+    `before_writes` runs first in the writes' transaction: the observer renews its lease
+    there, so a fetch that outlasted the lease writes nothing (its error rolls back), and
+    a standby's takeover waits for the row until the writes are committed.
+    """
     snapshot = fetch_broker_snapshot(ManagementClient.from_settings())
-    reconcile_broker_connections(snapshot.connections, at=snapshot.taken_at)
+    with transaction.atomic():
+        if before_writes is not None:
+            before_writes()
+        reconcile_broker_connections(snapshot.connections, at=snapshot.taken_at)
     return len(snapshot.connections)
 
 

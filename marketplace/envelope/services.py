@@ -11,7 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, Q, TextField, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.expressions import CombinedExpression
+from django.db.models.functions import Coalesce, Greatest, Now
 
 from marketplace.envelope.logins import AgentLogin, find_agent_logins
 from marketplace.models import (
@@ -285,23 +286,31 @@ class ObserverLeaseLost(Exception):
     """This process no longer holds the observer lease (another took or released it)."""
 
 
-def acquire_observer_lease(holder: str, *, now: datetime) -> bool:
+def _lease_end() -> CombinedExpression:
+    """The end of a lease taken or renewed now, by the database's clock."""
+    return CombinedExpression(
+        Now(),
+        "+",
+        Value(timedelta(seconds=settings.OBSERVER_LEASE_SECONDS)),
+        output_field=DateTimeField(),
+    )
+
+
+def acquire_observer_lease(holder: str) -> bool:
     """Take the observer lease if nobody holds it, its holder let it expire, or `holder`
     has it already; True when `holder` holds it now.
 
     A compare-and-set: the UPDATE matches only a free or expired lease, and the database
     re-checks that condition on the row it locks, so of two contenders only one wins.
+    Expiry is judged by the database's clock, the one every lease was written with, so
+    a host whose clock runs ahead cannot take a live lease.
     """
     ObserverStatus.objects.get_or_create(name=OBSERVER_ROW)
-    is_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+    is_free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=Now())
     taken = (
         ObserverStatus.objects.filter(name=OBSERVER_ROW)
         .filter(is_free | Q(lease_holder=holder))
-        .update(
-            lease_holder=holder,
-            lease_expires_at=now + timedelta(seconds=settings.OBSERVER_LEASE_SECONDS),
-            lease_acquired_at=now,
-        )
+        .update(lease_holder=holder, lease_expires_at=_lease_end(), lease_acquired_at=Now())
     )
     return taken == 1
 
@@ -315,7 +324,8 @@ def record_observer_beat(
     at: datetime,
 ) -> None:
     """The active observer is alive: say whether it can reach the broker and renew its
-    lease, in one UPDATE conditional on `holder` still holding it.
+    lease (to the database's clock + OBSERVER_LEASE_SECONDS), in one UPDATE conditional
+    on `holder` still holding it; `at` is the beat's time as the envelopes read it.
 
     Raises ObserverLeaseLost (writing nothing) when another process holds the lease.
     """
@@ -323,7 +333,7 @@ def record_observer_beat(
         "last_beat_at": at,
         "is_broker_available": is_broker_available,
         "last_error": error[:500],
-        "lease_expires_at": at + timedelta(seconds=settings.OBSERVER_LEASE_SECONDS),
+        "lease_expires_at": _lease_end(),
     }
     if is_reconciled:
         changes["last_reconciled_at"] = at

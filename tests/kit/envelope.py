@@ -115,8 +115,8 @@ TEST_OBSERVER = "test-host:1:0badcafe"
 
 
 def beat_as_active_observer(*, is_broker_available: bool, at: datetime) -> None:
-    """Beat as the active observer does: holding the lease (taken at `at` if free)."""
-    assert acquire_observer_lease(TEST_OBSERVER, now=at)
+    """Beat as the active observer does: holding the lease (taken if free)."""
+    assert acquire_observer_lease(TEST_OBSERVER)
     record_observer_beat(holder=TEST_OBSERVER, is_broker_available=is_broker_available, at=at)
 
 

@@ -295,41 +295,146 @@ def _hanging_for(clock: SteppingClock, seconds: float):
     return answer
 
 
-def test_a_node_asked_after_a_timeout_gets_what_is_left_of_the_calls_budget(
+def _snapshot_client(memory: NodeMemory) -> ManagementClient:
+    # connect 1 s, read 2 s for ordinary calls, 10 s for the snapshot's listings
+    return ManagementClient(
+        NODES,
+        user="monitor",
+        password=PASSWORD,
+        connect_timeout=1.0,
+        read_timeout=2.0,
+        snapshot_read_timeout=10.0,
+        node_down_seconds=10.0,
+        node_memory=memory,
+    )
+
+
+def test_a_node_asked_after_a_hung_node_gets_at_least_connect_plus_read_timeout(
     broker, memory, monkeypatch
 ):
-    # given node 1 hangs for 2.5 s of the call's 3 s budget (connect 1 + read 2)
+    # given node 1 accepts a listing and never answers: it uses the call's whole budget
+    # (connect 1 + snapshot read 10)
     clock = SteppingClock()
     monkeypatch.setattr("rmq.client.time", clock)
-    broker.add_callback(responses.GET, f"{NODES[0]}/api/overview", _hanging_for(clock, 2.5))
-    broker.add(responses.GET, f"{NODES[1]}/api/overview", json={"node": 2})
+    broker.add_callback(responses.GET, f"{NODES[0]}/api/queues", _hanging_for(clock, 11.0))
+    broker.add(responses.GET, f"{NODES[1]}/api/queues", json=[])
+    client = _snapshot_client(memory)
 
     # when
-    answer = _client(memory).fetch_json(["overview"])
+    answer = client.fetch_json(["queues"], timeout=client.snapshot_timeout)
 
-    # then node 2 answered within the half second left, not a fresh 3 s
+    # then node 2 got a fresh connect timeout and the client's read timeout, not the
+    # nothing that was left of the call's budget
     assert answer.node == "rabbit-2.test:15672"
     assert [call.request.req_kwargs["timeout"] for call in broker.calls] == [
+        (1.0, 10.0),
         (1.0, 2.0),
-        (0.5, 0.5),
     ]
 
 
-def test_a_hung_node_costs_one_timeout_not_one_per_node(broker, memory, monkeypatch):
-    # given node 1 hangs for the call's whole budget (a hung node stalls the others'
-    # cluster-wide listings too, so asking them the full timeout again only waits longer)
+def test_a_node_asked_after_a_slow_timeout_gets_what_is_left_when_that_is_more(
+    broker, memory, monkeypatch
+):
+    # given node 1 times out after 4 s of the call's 11 s budget
     clock = SteppingClock()
     monkeypatch.setattr("rmq.client.time", clock)
-    broker.add_callback(responses.GET, f"{NODES[0]}/api/overview", _hanging_for(clock, 3.0))
-    client = _client(memory, get_retries=2)
+    broker.add_callback(responses.GET, f"{NODES[0]}/api/queues", _hanging_for(clock, 4.0))
+    broker.add(responses.GET, f"{NODES[1]}/api/queues", json=[])
+    client = _snapshot_client(memory)
+
+    # when
+    client.fetch_json(["queues"], timeout=client.snapshot_timeout)
+
+    # then node 2 may use the 7 s left (connect 1 + read 6)
+    assert [call.request.req_kwargs["timeout"] for call in broker.calls] == [
+        (1.0, 10.0),
+        (1.0, 6.0),
+    ]
+
+
+def test_a_node_asked_after_a_hung_node_has_time_to_read_a_slow_large_listing(
+    broker, memory, monkeypatch
+):
+    # given node 1 hangs out the call's budget, and node 2 streams a listing that takes
+    # 2.5 s in all (more than the ~0 s left of the budget, less than connect + read)
+    clock = SteppingClock()
+    monkeypatch.setattr("rmq.client.time", clock)
+    broker.add_callback(responses.GET, f"{NODES[0]}/api/queues", _hanging_for(clock, 11.0))
+
+    def slow_listing(request):
+        clock.now += 2.5
+        return (200, {}, "[" + ",".join(['{"name": "q"}'] * 1000) + "]")
+
+    broker.add_callback(responses.GET, f"{NODES[1]}/api/queues", slow_listing)
+    client = _snapshot_client(memory)
+
+    # when
+    body = client.get_json(["queues"], timeout=client.snapshot_timeout)
+
+    # then the listing arrived
+    assert len(body) == 1000
+
+
+def test_a_call_over_hung_nodes_stops_at_its_bound_and_remembers_them(broker, memory, monkeypatch):
+    # given nodes 1 and 2 each hang for as long as they are allowed
+    clock = SteppingClock()
+    monkeypatch.setattr("rmq.client.time", clock)
+    started = clock.now
+
+    def hang_out_the_timeout(request):
+        connect, read = request.req_kwargs["timeout"]
+        clock.now += connect + read
+        raise requests.ReadTimeout("read timed out")
+
+    for node in NODES:
+        broker.add_callback(responses.GET, f"{node}/api/queues", hang_out_the_timeout)
+    client = _snapshot_client(memory)
 
     # when
     with pytest.raises(BrokerUnavailable, match="did not answer in time"):
+        client.get_json(["queues"], timeout=client.snapshot_timeout)
+
+    # then the call took the budget plus one fallback allowance, no more (node 3 had no
+    # time left), and the hung nodes are remembered: the next call starts at node 3
+    assert clock.now - started == client.call_bound(client.snapshot_timeout) == 14.0
+    assert _hosts(broker) == ["rabbit-1.test:15672", "rabbit-2.test:15672"]
+    assert client.nodes_remembered_down() == ("rabbit-1.test:15672", "rabbit-2.test:15672")
+    broker.replace(responses.GET, f"{NODES[2]}/api/queues", json=[])
+    client.get_json(["queues"], timeout=client.snapshot_timeout)
+    assert _hosts(broker)[-1] == "rabbit-3.test:15672"
+
+
+def test_a_timeout_is_not_retried(broker, memory, monkeypatch):
+    # given node 1 hangs, node 2 answers 503, retries are configured
+    clock = SteppingClock()
+    monkeypatch.setattr("rmq.client.time", clock)
+    broker.add_callback(responses.GET, f"{NODES[0]}/api/overview", _hanging_for(clock, 3.0))
+    broker.add(responses.GET, f"{NODES[1]}/api/overview", status=503)
+    broker.add(responses.GET, f"{NODES[2]}/api/overview", status=503)
+    client = _client(memory, get_retries=2)
+
+    # when
+    with pytest.raises(BrokerUnavailable):
         client.get_json(["overview"])
 
-    # then no other node was asked in this call, and none retried, but node 1 is
-    # remembered: the next call starts at node 2
-    assert _hosts(broker) == ["rabbit-1.test:15672"]
-    broker.add(responses.GET, f"{NODES[1]}/api/overview", json={})
-    client.get_json(["overview"])
-    assert _hosts(broker) == ["rabbit-1.test:15672", "rabbit-2.test:15672"]
+    # then each node was asked once
+    assert _hosts(broker) == [
+        "rabbit-1.test:15672",
+        "rabbit-2.test:15672",
+        "rabbit-3.test:15672",
+    ]
+
+
+def test_a_success_that_began_before_a_timeout_does_not_forget_it(memory):
+    # given a small call to node 1 began, then a listing on node 1 timed out
+    label = "rabbit-1.test:15672"
+    seen = memory.failures_of(label)
+    memory.mark_down(label, seconds=10)
+
+    # when the small call's answer arrives
+    memory.mark_up(label, failures_seen=seen)
+
+    # then node 1 is still remembered down; an answer begun after the failure clears it
+    assert memory.is_down(label)
+    memory.mark_up(label, failures_seen=memory.failures_of(label))
+    assert not memory.is_down(label)

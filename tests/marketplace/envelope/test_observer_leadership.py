@@ -1,6 +1,7 @@
 """The observer process's leadership: it observes only while it holds the lease, steps
 down when a renewal fails, renews through a broker backoff, and gives the lease up on a
-clean stop. Time is fake: waiting on the stop event moves the clock at once."""
+clean stop. The app's time is fake: waiting on the stop event moves the clock at once; the
+lease's expiry is the database's, so a test expires a lease by writing its end."""
 
 import itertools
 import threading
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
 from marketplace.envelope import observer as observer_module
 from marketplace.envelope.observer import ConnectionObserver, new_lease_holder
@@ -26,14 +28,26 @@ class SteppingStop(threading.Event):
     """The observer's stop event: a wait passes fake time at once, and the event is set
     once `stop_after` seconds of fake time have passed (or when a test sets it)."""
 
-    def __init__(self, clock: FakeClock, *, stop_after: float) -> None:
+    def __init__(
+        self, clock: FakeClock, *, stop_after: float, expire_lease_after: float | None = None
+    ) -> None:
         super().__init__()
         self.clock = clock
         self.deadline = clock.current + timedelta(seconds=stop_after)
+        # When the lease (by then unrenewed) reaches its end: the database's clock does not
+        # follow the fake one, so the test writes the end.
+        self.expiry = (
+            None
+            if expire_lease_after is None
+            else clock.current + timedelta(seconds=expire_lease_after)
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         if not self.is_set():
             self.clock.advance(timeout or 0)
+            if self.expiry is not None and self.clock.current >= self.expiry:
+                self.expiry = None
+                expire_lease()
             if self.clock.current >= self.deadline:
                 self.set()
         return self.is_set()
@@ -82,17 +96,24 @@ def world(transactional_db, settings, fake_clock, monkeypatch):
     settings.OBSERVER_LEASE_SECONDS = LEASE
     settings.OBSERVER_STANDBY_POLL_SECONDS = POLL
     written: dict[str, list] = {"reconciles": [], "events": []}
-    monkeypatch.setattr(
-        observer_module,
-        "reconcile_connections",
-        lambda: written["reconciles"].append(fake_clock.now()) or 0,
-    )
+
+    def reconcile(*, before_writes: Callable[[], None] | None = None) -> int:
+        if before_writes is not None:
+            before_writes()
+        written["reconciles"].append(fake_clock.now())
+        return 0
+
+    monkeypatch.setattr(observer_module, "reconcile_connections", reconcile)
     monkeypatch.setattr(observer_module, "apply_connection_event", written["events"].append)
     return fake_clock, written
 
 
 def lease_row() -> ObserverStatus:
     return ObserverStatus.objects.get(name="default")
+
+
+def expire_lease() -> None:
+    ObserverStatus.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
 
 
 def closed_event(name: str, at: datetime) -> ConnectionClosed:
@@ -110,7 +131,7 @@ def test_a_lease_holder_name_is_host_pid_and_a_random_suffix():
 def test_a_standby_opens_no_stream_while_another_holds_the_lease(world):
     clock, written = world
     # given OTHER holds the lease
-    assert acquire_observer_lease(OTHER, now=clock.now())
+    assert acquire_observer_lease(OTHER)
     streams = Streams(lambda: FakeStream(clock, lambda n: []))
 
     # when this observer runs for less than the lease
@@ -126,26 +147,23 @@ def test_a_standby_takes_an_expired_lease_at_its_next_poll_and_reconciles_first(
     clock, written = world
     # given OTHER took the lease and was killed (it never beats again)
     killed_at = clock.now()
-    assert acquire_observer_lease(OTHER, now=killed_at)
+    assert acquire_observer_lease(OTHER)
     events = [closed_event("conn-1", killed_at)]
-    took_over_at: list[datetime] = []
 
     def first_drain(n: int) -> list:
-        took_over_at.append(lease_row().lease_acquired_at)
         stop.set()
         return events
 
     streams = Streams(lambda: FakeStream(clock, first_drain))
 
-    # when this observer polls as a standby
-    stop = SteppingStop(clock, stop_after=10 * LEASE)
+    # when this observer polls as a standby, and the lease ends LEASE seconds on
+    stop = SteppingStop(clock, stop_after=10 * LEASE, expire_lease_after=LEASE)
     ConnectionObserver(stream_factory=streams, stop=stop, holder=ME).run()
 
     # then it took the lease within one poll after it expired, reconciled, then applied
-    assert len(took_over_at) == 1
+    assert len(written["reconciles"]) == 1
     expired_at = killed_at + timedelta(seconds=LEASE)
-    assert expired_at <= took_over_at[0] <= expired_at + timedelta(seconds=POLL)
-    assert written["reconciles"] == [took_over_at[0]]
+    assert expired_at <= written["reconciles"][0] <= expired_at + timedelta(seconds=POLL)
     assert written["events"] == events
     assert [stream.is_open for stream in streams.opened] == [False]
 
@@ -158,7 +176,8 @@ def test_the_active_observer_steps_down_when_another_took_its_lease(world):
         if n == 1:
             return [closed_event("before", clock.now())]
         # the database was slow: the lease expired and OTHER took it while this waited
-        taken.append(acquire_observer_lease(OTHER, now=clock.now() + timedelta(seconds=LEASE)))
+        expire_lease()
+        taken.append(acquire_observer_lease(OTHER))
         return [closed_event("after", clock.now())]
 
     streams = Streams(lambda: FakeStream(clock, drain))
@@ -180,12 +199,13 @@ def test_a_database_error_on_renewal_steps_down_and_the_next_poll_takes_a_new_te
 ):
     clock, written = world
     beat = observer_module.record_observer_beat
-    failures = iter([OperationalError("server closed the connection unexpectedly")])
+    # the renewal after the stream opened passes, the first drain's fails
+    failures = iter([None, OperationalError("server closed the connection unexpectedly")])
 
     def flaky_beat(**kwargs) -> None:
         if not kwargs.get("is_reconciled"):
             failure = next(failures, None)
-            if failure is not None:
+            if isinstance(failure, OperationalError):
                 raise failure
         beat(**kwargs)
 
@@ -258,4 +278,4 @@ def test_a_clean_stop_gives_the_lease_up_for_a_standby_to_take_at_once(world):
     row = lease_row()
     assert row.lease_holder == ""
     assert row.last_reconciled_at is not None and row.is_broker_available
-    assert acquire_observer_lease(OTHER, now=clock.now()) is True
+    assert acquire_observer_lease(OTHER) is True
