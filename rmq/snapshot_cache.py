@@ -194,8 +194,9 @@ def join_refresh(timeout: float) -> bool:
 
 
 def fetch_bound(client: ManagementClient) -> float:
-    """The longest a fetch takes: its calls run concurrently, each bounded."""
-    return client.snapshot_timeout[0] + client.snapshot_timeout[1] + 1
+    """The longest a fetch takes: its calls run concurrently, each bounded over all nodes
+    (one node's budget, plus a next node's allowance when one failed)."""
+    return client.call_bound(client.snapshot_timeout) + 1
 
 
 _refresh_guard = threading.Lock()
