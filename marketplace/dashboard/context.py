@@ -46,6 +46,7 @@ class QueueCell:
     messages: int | None  # None: the queue's broker node is down, its depth unknown
     consumers: int
     exists_on_broker: bool
+    node: str | None = None  # the broker node holding it
 
     @property
     def is_stalled(self) -> bool:
@@ -220,6 +221,7 @@ def _build_row(
                 messages=queue.messages,
                 consumers=queue.consumers,
                 exists_on_broker=queue.exists_on_broker,
+                node=queue.node,
             )
             for queue in agent.queues
         ),
