@@ -210,10 +210,6 @@ def _start_answer_build(filters: AgentFilters) -> None:
     """Rebuild the answer for `filters` from the newest snapshot in a thread, unless this
     process is already at it."""
     key = _answer_key(filters)
-    with _building_guard:
-        if key in _building:
-            return
-        _building.add(key)
     context = contextvars.copy_context()
     thread = threading.Thread(
         target=context.run,
@@ -221,14 +217,21 @@ def _start_answer_build(filters: AgentFilters) -> None:
         name="stats-answer-build",
         daemon=True,
     )
-    _build_threads.append(thread)
+    with _building_guard:
+        if key in _building:
+            return
+        _building.add(key)
+        # Only the builds still running are kept (for join_answer_builds).
+        _build_threads[:] = [each for each in _build_threads if each.is_alive()]
+        _build_threads.append(thread)
     thread.start()
 
 
 def join_answer_builds(timeout: float) -> bool:
     """Wait for this process's answer builds to end; whether none is running (tests)."""
-    while _build_threads:
-        thread = _build_threads.pop()
+    with _building_guard:
+        threads = list(_build_threads)
+    for thread in threads:
         thread.join(timeout)
         if thread.is_alive():
             return False
@@ -272,15 +275,14 @@ _build_threads: list[threading.Thread] = []
 
 
 class _KeyGuards:
-    """One lock per key, so threads of a process building the same answer take turns."""
+    """A fixed set of locks picked by key, so threads of a process building the same answer
+    take turns (however many filter sets are asked, the locks stay this many)."""
 
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
+    def __init__(self, count: int = 64) -> None:
+        self._locks = tuple(threading.Lock() for _ in range(count))
 
     def guard(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(key, threading.Lock())
+        return self._locks[int(key[-8:], 16) % len(self._locks)]
 
 
 _build_guards = _KeyGuards()

@@ -3,6 +3,7 @@ one build runs beside the requests; a warm request never loads the snapshot itse
 shared bodies are one cache entry per filter set."""
 
 import threading
+import time
 from datetime import datetime, tzinfo
 
 import pytest
@@ -184,3 +185,23 @@ def test_the_bodies_are_one_cache_entry_per_filter_set_across_snapshots(
     # then the cache holds one bodies entry per filter set, not one per snapshot
     keys = [key for key in cache._cache if ANSWER_BODY_KEY in key]
     assert len(keys) == 2
+
+
+def test_finished_builds_are_not_kept(monkeypatch):
+    # given ten builds that ended (they end at once; they leave their keys claimed: a set of
+    # this test's own)
+    monkeypatch.setattr(answers, "_build_in_background", lambda filters, key: None)
+    monkeypatch.setattr(answers, "_building", set())
+    for number in range(10):
+        answers._start_answer_build(answers.AgentFilters(name=f"agent-{number}"))
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while any(thread.is_alive() for thread in list(answers._build_threads)):
+        assert time.monotonic() < deadline, "the builds never ended"
+        time.sleep(0.05)
+
+    # when one more starts
+    answers._start_answer_build(answers.AgentFilters(name="agent-last"))
+
+    # then the process keeps that one only, not one per build ever started
+    assert len(answers._build_threads) == 1
+    assert join_answer_builds(DEADLINE_SECONDS)
