@@ -124,7 +124,7 @@ def read_broker_snapshot(
 ) -> SnapshotWait:
     """Serve the shared snapshot by the module's rules; raise BrokerError for an outage.
 
-    `prepare` runs in a refresh this call starts beside a stale snapshot, before the new
+    `prepare` runs in a refresh this call starts beside a stale snapshot, once the new
     snapshot is published. `wait_seconds` bounds the wait when none can be served
     (default BROKER_SNAPSHOT_WAIT).
     """
