@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from agentstats.models import User
 from marketplace.models import EventConsumer, EventSubscription
 from marketplace.stats.answers import forget_answers_in_memory, join_answer_builds
+from rmq import snapshot
 from rmq.clock import use_clock
 from rmq.snapshot_cache import join_refresh
 from tests.factories import (
@@ -25,7 +26,7 @@ from tests.factories import (
     OfferingFactory,
     UserFactory,
 )
-from tests.kit.clock import FakeClock
+from tests.kit.clock import ClockDatetime, FakeClock
 from tests.kit.services import (
     MANAGEMENT,
     management_api_answers,
@@ -71,6 +72,13 @@ def fake_clock() -> Iterator[FakeClock]:
     clock = FakeClock(datetime.now(UTC))
     with use_clock(clock):
         yield clock
+
+
+@pytest.fixture
+def snapshot_clock(fake_clock, monkeypatch) -> FakeClock:
+    """The fake clock, also stamping the broker snapshots' taken_at."""
+    monkeypatch.setattr(snapshot, "datetime", ClockDatetime)
+    return fake_clock
 
 
 @pytest.fixture

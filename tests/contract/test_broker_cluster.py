@@ -9,7 +9,6 @@ a real ConnectionObserver runs in a thread, pointed at the cluster's AMQP list.
 
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,11 +17,9 @@ from typing import Any
 import pytest
 import requests
 import stomp
-from django.db import connection as db_connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from marketplace.envelope.observer import ConnectionObserver
 from marketplace.envelope.selectors import build_connection_envelope
 from marketplace.models import AgentConnectionEvent, AgentIdentity, ObserverStatus
 from rmq.client import BrokerCall, ManagementClient, listen_to_broker_calls
@@ -31,6 +28,7 @@ from rmq.snapshot import fetch_broker_snapshot
 from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
 from tests.kit.api import STATS_URL
 from tests.kit.metrics import parse_samples, sample
+from tests.kit.observer_thread import ObserverThread
 from tests.kit.paths import ROOT
 from tests.kit.polling import wait_until
 from tests.kit.services import require_service
@@ -184,37 +182,9 @@ def connect(agent: ClusterAgent, n: int, *, as_consumer: bool = False) -> stomp.
     return client
 
 
-class ObserverThread:
-    """The observer in a thread, as `manage.py observe_connections` runs it."""
-
-    def __init__(self) -> None:
-        self.observer = ConnectionObserver()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.observer.run()
-        finally:
-            db_connection.close()
-
-    def start(self) -> None:
-        since = timezone.now()
-        self.thread.start()
-        wait_until(
-            lambda: ObserverStatus.objects.filter(last_reconciled_at__gte=since).exists(),
-            timeout=WAIT_SECONDS,
-            message="the observer reconciled",
-        )
-
-    def stop(self) -> None:
-        self.observer.stop.set()
-        self.thread.join(timeout=WAIT_SECONDS)
-        assert not self.thread.is_alive()
-
-
 @pytest.fixture
 def observer(on_cluster) -> Iterator[ObserverThread]:
-    running = ObserverThread()
+    running = ObserverThread(wait_seconds=WAIT_SECONDS)
     running.start()
     yield running
     running.stop()

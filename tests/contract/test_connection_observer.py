@@ -2,50 +2,21 @@
 connect and disconnect reach the envelope and the timeline, also across an observer
 outage (reconciliation on start)."""
 
-import threading
 from collections.abc import Iterator
 
 import pytest
 import stomp
-from django.db import connection as db_connection
 from django.utils import timezone
 
-from marketplace.envelope.observer import ConnectionObserver
 from marketplace.envelope.selectors import build_connection_envelope
 from marketplace.models import AgentConnectionEvent, ObserverStatus
 from rmq.client import ManagementClient
 from tests.factories import AgentIdentityFactory, CustomerFactory, OfferingFactory, UserFactory
+from tests.kit.observer_thread import ObserverThread
 from tests.kit.polling import wait_until
 from tests.kit.real_broker import provision_agent
 
 WAIT_SECONDS = 25
-
-
-class ObserverThread:
-    """The observer running in a thread, as `manage.py observe_connections` runs it."""
-
-    def __init__(self) -> None:
-        self.observer = ConnectionObserver()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.observer.run()
-        finally:
-            db_connection.close()
-
-    def start(self, *, since) -> None:
-        self.thread.start()
-        wait_until(
-            lambda: ObserverStatus.objects.filter(last_reconciled_at__gte=since).exists(),
-            timeout=WAIT_SECONDS,
-            message="the observer reconciled",
-        )
-
-    def kill(self) -> None:
-        self.observer.stop.set()
-        self.thread.join(timeout=WAIT_SECONDS)
-        assert not self.thread.is_alive()
 
 
 @pytest.fixture
@@ -68,11 +39,11 @@ def observers() -> Iterator[list[ObserverThread]]:
     yield started
     for observer in started:
         if observer.thread.is_alive():
-            observer.kill()
+            observer.stop()
 
 
 def start_observer(observers: list[ObserverThread]) -> ObserverThread:
-    observer = ObserverThread()
+    observer = ObserverThread(wait_seconds=WAIT_SECONDS)
     observers.append(observer)
     observer.start(since=timezone.now())
     return observer
@@ -142,7 +113,7 @@ def test_state_is_right_after_the_observer_missed_a_connect_and_a_disconnect(age
     first = start_observer(observers)
 
     # given the observer is killed, and the agent connects while it is down
-    first.kill()
+    first.stop()
     client = connect_client(vhost, login, token, queue)
     try:
         # wait until the management API lists the connection (3-5 s after connecting)
@@ -160,7 +131,7 @@ def test_state_is_right_after_the_observer_missed_a_connect_and_a_disconnect(age
         assert events_of(identity) == [("connected", "found_at_reconcile")]
 
         # given it is killed again, and the agent disconnects while it is down
-        second.kill()
+        second.stop()
     finally:
         client.disconnect()
     wait_until(
@@ -183,7 +154,7 @@ def test_observer_reports_broker_unavailable_instead_of_agents_offline(agent, ob
     identity, *_ = agent
     # given the observer cannot reach the broker
     settings.RABBITMQ_AMQP_URL = "amqp://guest:guest@127.0.0.1:9/%2F"
-    observer = ObserverThread()
+    observer = ObserverThread(wait_seconds=WAIT_SECONDS)
     observers.append(observer)
     observer.thread.start()
     wait_until(

@@ -1,7 +1,9 @@
 """A wall clock for tests: it stands still until a test moves it."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+
+from rmq.clock import current_clock
 
 
 @dataclass
@@ -21,3 +23,12 @@ class FakeClock:
 
     def ago(self, seconds: float) -> datetime:
         return self.current - timedelta(seconds=seconds)
+
+
+class ClockDatetime(datetime):
+    """datetime whose now() reads rmq's clock: patched into rmq.snapshot, snapshots are
+    stamped in the test's time."""
+
+    @classmethod
+    def now(cls, tz: tzinfo | None = None) -> "ClockDatetime":
+        return cls.fromtimestamp(current_clock().time(), tz)

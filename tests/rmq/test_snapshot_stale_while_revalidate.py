@@ -7,14 +7,13 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, tzinfo
 from typing import Any
 
 import pytest
 import requests
 import responses
 
-from rmq import snapshot, snapshot_cache
+from rmq import snapshot_cache
 from rmq.client import ManagementClient
 from rmq.clock import current_clock
 from rmq.exceptions import BrokerUnavailable
@@ -61,19 +60,9 @@ class HeldBroker:
         return (200, {"Content-Type": "application/json"}, "[]")
 
 
-class _ClockDatetime(datetime):
-    """datetime whose now() reads rmq's clock: snapshots are stamped in the test's time."""
-
-    @classmethod
-    def now(cls, tz: tzinfo | None = None) -> "_ClockDatetime":
-        now = current_clock().now().astimezone(tz)
-        return cls.fromtimestamp(now.timestamp(), tz)
-
-
 @pytest.fixture
-def clock(fake_clock, monkeypatch):
-    monkeypatch.setattr(snapshot, "datetime", _ClockDatetime)
-    return fake_clock
+def clock(snapshot_clock):
+    return snapshot_clock
 
 
 @pytest.fixture

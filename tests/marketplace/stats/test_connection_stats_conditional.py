@@ -5,7 +5,6 @@ import gzip
 import json
 import re
 import threading
-from datetime import datetime, tzinfo
 from typing import Any
 
 import pytest
@@ -16,8 +15,6 @@ from django.test.utils import CaptureQueriesContext
 
 from marketplace.stats.answers import AnswerBodies, _BodyMemory
 from marketplace.stats.views import accepts_gzip, is_etag_matched
-from rmq import snapshot
-from rmq.clock import current_clock
 from rmq.snapshot_cache import join_refresh
 from tests.factories import AgentIdentityFactory, AgentServiceFactory
 from tests.kit.api import STATS_URL
@@ -26,18 +23,9 @@ from tests.kit.broker import MANAGEMENT, mock_broker_snapshot
 DEADLINE_SECONDS = 60
 
 
-class _ClockDatetime(datetime):
-    """datetime whose now() reads rmq's clock: snapshots are stamped in the test's time."""
-
-    @classmethod
-    def now(cls, tz: tzinfo | None = None) -> "_ClockDatetime":
-        return cls.fromtimestamp(current_clock().time(), tz)
-
-
 @pytest.fixture
-def clock(fake_clock, monkeypatch):
-    monkeypatch.setattr(snapshot, "datetime", _ClockDatetime)
-    return fake_clock
+def clock(snapshot_clock):
+    return snapshot_clock
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ shared bodies are one cache entry per filter set."""
 
 import threading
 import time
-from datetime import datetime, tzinfo
+from datetime import datetime
 
 import pytest
 from django.core.cache import cache
 
 from marketplace.stats import answers
 from marketplace.stats.answers import ANSWER_BODY_KEY, BUILD_LOCK_KEY, join_answer_builds
-from rmq import snapshot, snapshot_cache
-from rmq.clock import current_clock
+from rmq import snapshot_cache
 from rmq.snapshot_cache import join_refresh
 from tests.factories import AgentIdentityFactory
 from tests.kit.api import STATS_URL
@@ -22,18 +21,9 @@ DEADLINE_SECONDS = 60
 FILTERED = {"name": "agent"}
 
 
-class _ClockDatetime(datetime):
-    """datetime whose now() reads rmq's clock: snapshots are stamped in the test's time."""
-
-    @classmethod
-    def now(cls, tz: tzinfo | None = None) -> "_ClockDatetime":
-        return cls.fromtimestamp(current_clock().time(), tz)
-
-
 @pytest.fixture
-def clock(fake_clock, monkeypatch):
-    monkeypatch.setattr(snapshot, "datetime", _ClockDatetime)
-    return fake_clock
+def clock(snapshot_clock):
+    return snapshot_clock
 
 
 @pytest.fixture
